@@ -1,0 +1,61 @@
+"""gunicorn settings for a small host.
+
+The process model follows the rate-limit store: with ``memory://`` counters live in one process,
+so one worker process with threads keeps per-IP limits exact; with a shared store (Redis) the
+classic (2 x cores) + 1 worker processes. ``PORTAL_BIND``, ``PORTAL_WORKERS`` and
+``PORTAL_THREADS`` override the defaults.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+
+from portal.config import ConfigError, instance_path_from, resolve_settings
+
+try:
+    _settings = resolve_settings(instance_path_from(), {"CHECK_DATABASE_AT_START": False})
+except ConfigError as error:
+    raise SystemExit(f"portal: configuration error: {error}") from None
+
+_shared_store = not str(_settings["RATELIMIT_STORAGE_URI"]).startswith("memory://")
+
+bind = os.environ.get("PORTAL_BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("PORTAL_WORKERS") or ((2 * multiprocessing.cpu_count() + 1) if _shared_store else 1))
+threads = int(os.environ.get("PORTAL_THREADS") or (2 if _shared_store else 8))
+worker_class = "gthread"
+# Tell the app how many processes share its settings, so it can refuse memory:// under several.
+os.environ["PORTAL_WORKER_PROCESSES"] = str(workers)
+
+preload_app = True  # configuration errors stop the master with one line, before any fork
+timeout = 30
+graceful_timeout = 20
+keepalive = 5
+max_requests = 2000
+max_requests_jitter = 200
+forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+accesslog = "-"
+errorlog = "-"
+# No query strings ("%(U)s" is the path alone), and paths pass through the redaction filter.
+access_log_format = '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(M)sms'
+
+
+def post_fork(server, worker):  # type: ignore[no-untyped-def]
+    # Connections opened by the preloading master must not be shared with the forked workers.
+    from portal.extensions import db
+    from wsgi import app
+
+    with app.app_context():
+        db.engine.dispose(close=False)
+
+
+def on_starting(server):  # type: ignore[no-untyped-def]
+    from portal.log import install_filter
+
+    install_filter("gunicorn.error", "gunicorn.access")
+
+
+def post_worker_init(worker):  # type: ignore[no-untyped-def]
+    from portal.log import install_filter
+
+    install_filter("gunicorn.error", "gunicorn.access")

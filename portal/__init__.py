@@ -1,0 +1,92 @@
+"""portal: a privacy-first account portal. ``create_app`` builds it from a few named steps."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from portal import config as config_module
+from portal import db as db_module
+from portal import errors, log, templating
+from portal import extensions as ext
+from portal.config import ConfigError
+from portal.security import headers
+
+__all__ = ["ConfigError", "create_app"]
+
+
+def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
+    overrides = dict(overrides or {})
+    instance_path = Path(overrides.pop("INSTANCE_PATH", None) or config_module.instance_path_from())
+    app = Flask(
+        __name__,
+        template_folder="../templates",
+        instance_path=str(instance_path),
+        instance_relative_config=True,
+    )
+    load_config(app, overrides)
+    configure_logging(app)
+    apply_proxy_fix(app)
+    register_extensions(app)
+    register_blueprints(app)
+    register_errorhandlers(app)
+    check_database(app)
+    return app
+
+
+def load_config(app: Flask, overrides: Mapping[str, Any]) -> None:
+    settings = config_module.resolve_settings(Path(app.instance_path), overrides)
+    app.config.update(settings)
+    app.config.update(config_module.flask_settings(settings))
+    # Anything Flask-specific the caller passed (TESTING, WTF_CSRF_ENABLED, ...) wins last.
+    app.config.update({k: v for k, v in overrides.items() if k not in settings})
+
+
+def configure_logging(app: Flask) -> None:
+    log.configure(app.config["LOG_LEVEL"])
+
+
+def apply_proxy_fix(app: Flask) -> None:
+    count = app.config["TRUSTED_PROXY_COUNT"]
+    if count:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)  # type: ignore[method-assign]
+
+
+def register_extensions(app: Flask) -> None:
+    ext.db.init_app(app)
+    db_module.init_app(app)
+    ext.migrate.init_app(app, ext.db, directory=str(Path(__file__).resolve().parent.parent / "migrations"))
+    ext.login_manager.init_app(app)
+    ext.limiter.init_app(app)
+    ext.mail.init_app(app)
+    ext.csrf.init_app(app)
+    headers.init_app(app)
+    templating.init_app(app)
+
+
+def register_blueprints(app: Flask) -> None:
+    from portal import accounts, consent, newsletter, privacy
+    from portal.main.views import bp as main_bp
+
+    app.register_blueprint(main_bp)
+    for area in (accounts, consent, newsletter, privacy):
+        area.init_app(app)
+
+
+def register_errorhandlers(app: Flask) -> None:
+    errors.init_app(app)
+
+
+def check_database(app: Flask) -> None:
+    if not app.config.get("CHECK_DATABASE_AT_START", True):
+        return
+    with app.app_context():
+        if not db_module.database_answers():
+            raise ConfigError(
+                f"{config_module.ENV_PREFIX}DATABASE_URL: the database does not answer "
+                f"({ext.db.engine.url.render_as_string(hide_password=True)})"
+            )

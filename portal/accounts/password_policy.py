@@ -1,0 +1,39 @@
+"""New-password rules after NIST SP 800-63B and OWASP ASVS: length, not composition.
+
+At least 12 characters, at most 1024, every printable Unicode character allowed, and a check
+against common and guessable passwords (zxcvbn's frequency lists) with the reason given.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+from zxcvbn import zxcvbn
+
+MIN_LENGTH = 12
+MAX_LENGTH = 1024
+MIN_SCORE = 3  # zxcvbn: "safely unguessable: moderate protection from offline slow-hash scenario"
+_ESTIMATOR_LIMIT = 100  # zxcvbn's cost grows fast with length
+
+
+def password_problem(password: str, user_inputs: list[str] | None = None) -> str | None:
+    """Return why ``password`` is not acceptable, or None when it is."""
+    if not isinstance(password, str):
+        return "Please enter a password."
+    length = len(unicodedata.normalize("NFKC", password))
+    if length < MIN_LENGTH:
+        return f"Use at least {MIN_LENGTH} characters; a few unrelated words make a good password."
+    if length > MAX_LENGTH:
+        return f"Use at most {MAX_LENGTH} characters."
+    for ch in password:
+        category = unicodedata.category(ch)
+        if category in ("Cc", "Cs", "Co", "Cn") and ch not in " ":
+            return "The password contains a control or unassigned character; please use printable characters only."
+    inputs = [value for value in (user_inputs or []) if value]
+    # The first 100 characters decide: a long password whose start is guessable is still weak.
+    result = zxcvbn(password[:_ESTIMATOR_LIMIT], user_inputs=inputs, max_length=_ESTIMATOR_LIMIT)
+    if result["score"] < MIN_SCORE:
+        warning = result["feedback"].get("warning") or "This password is too easy to guess."
+        suggestions = " ".join(result["feedback"].get("suggestions") or [])
+        return f"{warning} {suggestions}".strip() + " Try a longer phrase of unrelated words."
+    return None

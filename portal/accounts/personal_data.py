@@ -1,0 +1,64 @@
+"""The account's own share of the export and the erasure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import delete, select
+
+from portal import personal_data
+from portal.accounts.models import LoginAttempt, LoginSession, User
+from portal.extensions import db
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def export(user: User) -> dict[str, Any]:
+    sessions = db.session.scalars(select(LoginSession).where(LoginSession.user_id == user.id)).all()
+    attempts = db.session.scalars(
+        select(LoginAttempt).where(LoginAttempt.user_id == user.id).order_by(LoginAttempt.at)
+    ).all()
+    return {
+        "account": {
+            "id": user.id,
+            "email": user.email,
+            "created_at": _iso(user.created_at),
+            "confirmed_at": _iso(user.confirmed_at),
+            "password_changed_at": _iso(user.password_changed_at),
+            "is_admin": user.is_admin,
+            # The password itself is never stored; its bcrypt hash is not exported either.
+        },
+        "sessions": [
+            {
+                "created_at": _iso(s.created_at),
+                "last_seen_at": _iso(s.last_seen_at),
+                "ip": s.ip,
+                "user_agent": s.user_agent,
+            }
+            for s in sessions
+        ],
+        "login_attempts": [
+            {"at": _iso(a.at), "ip": a.ip, "success": a.success, "outcome": a.outcome} for a in attempts
+        ],
+    }
+
+
+def erase(user: User) -> None:
+    db.session.execute(delete(LoginSession).where(LoginSession.user_id == user.id))
+    # Attempts against the address (with or without the account link) and their IPs go too.
+    db.session.execute(
+        delete(LoginAttempt).where((LoginAttempt.user_id == user.id) | (LoginAttempt.email_key == _key_of(user)))
+    )
+    db.session.delete(user)
+
+
+def _key_of(user: User) -> str:
+    from portal.accounts.service import attempt_key
+
+    return attempt_key(user.email)
+
+
+def register() -> None:
+    personal_data.register("account", (User, LoginSession, LoginAttempt), export, erase, order=1000)

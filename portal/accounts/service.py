@@ -1,0 +1,404 @@
+"""Account domain logic, callable without HTTP: signup, confirmation, login, reset, changes."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from datetime import timedelta
+
+from email_validator import EmailNotValidError, validate_email
+from flask import current_app
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from portal import mail
+from portal.accounts import sessions, signals
+from portal.accounts.models import LoginAttempt, LoginSession, User
+from portal.accounts.password_policy import password_problem
+from portal.db import utcnow
+from portal.extensions import db
+from portal.security.client import client_ip
+from portal.security.passwords import dummy_verify, hash_password, needs_rehash, verify_password
+from portal.security.tokens import TokenError, make_token, read_token
+
+CONFIRM_MAX_AGE = 48 * 3600
+RESET_MAX_AGE = 3600
+EMAIL_CHANGE_MAX_AGE = 48 * 3600
+MAX_EMAIL_LENGTH = 254
+
+
+class AccountError(ValueError):
+    """A request the person can fix; the message is safe to show."""
+
+
+# --- email addresses -------------------------------------------------------------------------
+
+
+def normalise_email(raw: str) -> str:
+    """Validate and normalise an address (no DNS look-ups); raises AccountError with the reason."""
+    if not isinstance(raw, str) or not raw.strip():
+        raise AccountError("Please enter your email address.")
+    raw = raw.strip()
+    if len(raw) > MAX_EMAIL_LENGTH or "\x00" in raw:
+        raise AccountError("That does not look like an email address.")
+    try:
+        result = validate_email(raw, check_deliverability=False)
+    except EmailNotValidError as error:
+        raise AccountError(f"That does not look like an email address: {error}") from None
+    return result.normalized
+
+
+def email_key(email: str) -> str:
+    return email.strip().lower()
+
+
+def lookup_key(raw: str) -> str:
+    """The key a typed address would have, valid or not (login must not reveal validity)."""
+    try:
+        return email_key(normalise_email(raw))
+    except AccountError:
+        return email_key(raw or "")[:MAX_EMAIL_LENGTH]
+
+
+def find_user(raw_email: str) -> User | None:
+    return db.session.scalar(select(User).where(User.email_key == lookup_key(raw_email)))
+
+
+# --- tokens ----------------------------------------------------------------------------------
+
+
+def _fingerprint(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()[:16]
+
+
+def confirmation_token(user: User) -> str:
+    return make_token("confirm", {"uid": user.id, "e": _fingerprint(user.email_key)})
+
+
+def reset_token(user: User) -> str:
+    # Bound to the current password hash: any password change (including this reset) kills it.
+    return make_token("reset", {"uid": user.id, "pw": _fingerprint(user.password_hash)})
+
+
+def email_change_token(user: User, new_email: str) -> str:
+    return make_token("email-change", {"uid": user.id, "cur": _fingerprint(user.email_key), "new": new_email})
+
+
+def link(path: str) -> str:
+    return current_app.config["BASE_URL"] + path
+
+
+# --- signup and confirmation -----------------------------------------------------------------
+
+
+def signup(raw_email: str, password: str, newsletter: bool = False) -> None:
+    """Create an account or, if the address is taken, tell its owner; the caller cannot tell which."""
+    email = normalise_email(raw_email)
+    problem = password_problem(password, [email, email.split("@")[0], current_app.config["SITE_NAME"]])
+    if problem:
+        raise AccountError(problem)
+    existing = db.session.scalar(select(User).where(User.email_key == email_key(email)))
+    if existing is None:
+        user = User(email=email, email_key=email_key(email), password_hash=hash_password(password))
+        db.session.add(user)
+        try:
+            db.session.flush()
+        except IntegrityError:
+            # Lost a race with a concurrent signup for the same address: treat as existing.
+            db.session.rollback()
+            existing = db.session.scalar(select(User).where(User.email_key == email_key(email)))
+        else:
+            signals.user_signed_up.send(current_app._get_current_object(), user=user, newsletter=newsletter)
+            db.session.commit()
+            send_confirmation(user)
+            return
+    # Same bcrypt work as a real signup, so timing does not tell the address is registered.
+    hash_password(password)
+    if existing is not None:
+        if existing.is_confirmed:
+            mail.send_email(
+                existing.email,
+                f"Someone tried to sign up at {current_app.config['SITE_NAME']} with your address",
+                "signup_exists",
+                login_url=link("/login"),
+                reset_url=link("/reset-password"),
+            )
+        else:
+            send_confirmation(existing)
+
+
+def send_confirmation(user: User) -> None:
+    mail.send_email(
+        user.email,
+        f"Confirm your email address for {current_app.config['SITE_NAME']}",
+        "confirm",
+        confirm_url=link(f"/confirm/{confirmation_token(user)}"),
+        hours=CONFIRM_MAX_AGE // 3600,
+    )
+
+
+def resend_confirmation(raw_email: str) -> None:
+    user = find_user(raw_email)
+    if user is not None and not user.is_confirmed:
+        send_confirmation(user)
+
+
+def confirm(token: str) -> User:
+    try:
+        payload = read_token("confirm", token, CONFIRM_MAX_AGE)
+    except TokenError as error:
+        raise AccountError(_token_message(error, "confirmation")) from None
+    user = _user_from_payload(payload)
+    if user is None or payload.get("e") != _fingerprint(user.email_key):
+        raise AccountError("This confirmation link is not valid. Request a new one below.")
+    if user.is_confirmed:
+        raise AccountError("This address is already confirmed; the link cannot be used again. Please sign in.")
+    user.confirmed_at = utcnow()
+    signals.user_confirmed.send(current_app._get_current_object(), user=user)
+    db.session.commit()
+    return user
+
+
+def _user_from_payload(payload: object) -> User | None:
+    if not isinstance(payload, dict) or not isinstance(payload.get("uid"), int):
+        return None
+    return db.session.get(User, payload["uid"])
+
+
+def _token_message(error: TokenError, kind: str) -> str:
+    if error.reason == "expired":
+        return f"This {kind} link has expired. Please request a new one."
+    return f"This {kind} link is not valid. Check that you copied the whole link, or request a new one."
+
+
+# --- login -----------------------------------------------------------------------------------
+
+THROTTLE_FREE_FAILURES = 5
+THROTTLE_MAX_DELAY = 15 * 60
+THROTTLE_HOURLY_CAP = 100
+
+
+@dataclass
+class LoginResult:
+    user: User | None = None
+    outcome: str = "failure"  # success | failure | unconfirmed | throttled
+    retry_after: int = 0
+
+
+def attempt_key(raw_email: str) -> str:
+    """HMAC of the typed address: per-account throttling without storing strangers' addresses."""
+    secret = str(current_app.config["SECRET_KEY"]).encode()
+    return hmac.new(secret, lookup_key(raw_email).encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
+
+
+def _throttle_delay(key: str, user: User | None, ip: str) -> int:
+    """Seconds the next attempt on this account must wait; 0 when it may go ahead."""
+    now = utcnow()
+    window_start = now - timedelta(hours=1)
+    if user is not None:
+        window_start = max(window_start, user.password_changed_at)
+        # The owner's own network is never locked out by somebody else's guessing.
+        known_ip = db.session.scalar(
+            select(func.count()).where(
+                LoginAttempt.user_id == user.id, LoginAttempt.ip == ip, LoginAttempt.success.is_(True)
+            )
+        )
+        if known_ip:
+            return 0
+    last_success = db.session.scalar(
+        select(func.max(LoginAttempt.at)).where(LoginAttempt.email_key == key, LoginAttempt.success.is_(True))
+    )
+    if last_success is not None:
+        window_start = max(window_start, last_success)
+    failures, last_failure = db.session.execute(
+        select(func.count(), func.max(LoginAttempt.at)).where(
+            LoginAttempt.email_key == key,
+            LoginAttempt.outcome == "failure",
+            LoginAttempt.at > window_start,
+        )
+    ).one()
+    if failures >= THROTTLE_HOURLY_CAP:
+        return THROTTLE_MAX_DELAY
+    if failures < THROTTLE_FREE_FAILURES or last_failure is None:
+        return 0
+    delay = min(2 ** (failures - THROTTLE_FREE_FAILURES + 1), THROTTLE_MAX_DELAY)
+    wait = (last_failure + timedelta(seconds=delay) - now).total_seconds()
+    return max(0, int(wait + 0.999))
+
+
+def authenticate(raw_email: str, password: str) -> LoginResult:
+    ip = client_ip()
+    key = attempt_key(raw_email)
+    user = find_user(raw_email)
+    delay = _throttle_delay(key, user, ip)
+    if delay:
+        _record_attempt(ip, key, user, "throttled")
+        return LoginResult(outcome="throttled", retry_after=delay)
+    if user is None:
+        dummy_verify(password)
+        _record_attempt(ip, key, None, "failure")
+        return LoginResult(outcome="failure")
+    if not verify_password(password, user.password_hash):
+        _record_attempt(ip, key, user, "failure")
+        return LoginResult(outcome="failure")
+    if not user.is_confirmed:
+        _record_attempt(ip, key, user, "unconfirmed")
+        return LoginResult(user=user, outcome="unconfirmed")
+    if needs_rehash(user.password_hash):
+        user.password_hash = hash_password(password)
+    _record_attempt(ip, key, user, "success")
+    return LoginResult(user=user, outcome="success")
+
+
+def _record_attempt(ip: str, key: str, user: User | None, outcome: str) -> None:
+    db.session.add(
+        LoginAttempt(
+            ip=ip,
+            email_key=key,
+            user_id=user.id if user else None,
+            success=outcome == "success",
+            outcome=outcome,
+        )
+    )
+    db.session.commit()
+
+
+def login(raw_email: str, password: str) -> LoginResult:
+    result = authenticate(raw_email, password)
+    if result.outcome == "success" and result.user is not None:
+        sessions.start_session(result.user)
+    return result
+
+
+# --- password reset and changes ----------------------------------------------------------------
+
+
+def request_reset(raw_email: str) -> None:
+    user = find_user(raw_email)
+    if user is None:
+        return
+    mail.send_email(
+        user.email,
+        f"Reset your {current_app.config['SITE_NAME']} password",
+        "reset",
+        reset_url=link(f"/reset-password/{reset_token(user)}"),
+        minutes=RESET_MAX_AGE // 60,
+    )
+
+
+def user_for_reset(token: str) -> User:
+    try:
+        payload = read_token("reset", token, RESET_MAX_AGE)
+    except TokenError as error:
+        raise AccountError(_token_message(error, "password reset")) from None
+    user = _user_from_payload(payload)
+    if user is None or payload.get("pw") != _fingerprint(user.password_hash):
+        raise AccountError(
+            "This password reset link has already been used or is no longer valid. Please request a new one."
+        )
+    return user
+
+
+def reset_password(token: str, new_password: str) -> User:
+    user = user_for_reset(token)
+    _set_password(user, new_password)
+    if not user.is_confirmed:
+        # The link reached the inbox, which is what confirmation proves.
+        user.confirmed_at = utcnow()
+        signals.user_confirmed.send(current_app._get_current_object(), user=user)
+    db.session.commit()
+    sessions.end_all_sessions(user)
+    _notify_password_changed(user)
+    return user
+
+
+def change_password(user: User, current_password: str, new_password: str, keep: LoginSession | None) -> None:
+    if not verify_password(current_password, user.password_hash):
+        raise AccountError("Your current password is not correct.")
+    _set_password(user, new_password)
+    db.session.commit()
+    sessions.end_all_sessions(user, keep=keep)
+    _notify_password_changed(user)
+
+
+def _set_password(user: User, new_password: str) -> None:
+    problem = password_problem(new_password, [user.email, user.email.split("@")[0], current_app.config["SITE_NAME"]])
+    if problem:
+        raise AccountError(problem)
+    user.password_hash = hash_password(new_password)
+    user.password_changed_at = utcnow()
+
+
+def _notify_password_changed(user: User) -> None:
+    mail.send_email(
+        user.email,
+        f"Your {current_app.config['SITE_NAME']} password was changed",
+        "password_changed",
+        reset_url=link("/reset-password"),
+    )
+
+
+def request_email_change(user: User, password: str, raw_new_email: str) -> None:
+    if not verify_password(password, user.password_hash):
+        raise AccountError("Your password is not correct.")
+    new_email = normalise_email(raw_new_email)
+    if email_key(new_email) == user.email_key:
+        raise AccountError("That is already your address.")
+    taken = db.session.scalar(select(User.id).where(User.email_key == email_key(new_email)))
+    if taken:
+        # Do not reveal that the address has an account; tell its owner instead.
+        mail.send_email(
+            new_email,
+            f"Someone tried to use your address at {current_app.config['SITE_NAME']}",
+            "email_taken",
+        )
+        return
+    mail.send_email(
+        new_email,
+        f"Confirm your new email address for {current_app.config['SITE_NAME']}",
+        "email_change",
+        confirm_url=link(f"/account/email/confirm/{email_change_token(user, new_email)}"),
+        hours=EMAIL_CHANGE_MAX_AGE // 3600,
+    )
+
+
+def confirm_email_change(token: str) -> User:
+    try:
+        payload = read_token("email-change", token, EMAIL_CHANGE_MAX_AGE)
+    except TokenError as error:
+        raise AccountError(_token_message(error, "email confirmation")) from None
+    user = _user_from_payload(payload)
+    new_email = payload.get("new") if isinstance(payload, dict) else None
+    if user is None or not isinstance(new_email, str) or payload.get("cur") != _fingerprint(user.email_key):
+        raise AccountError("This link has already been used or is no longer valid.")
+    old_email = user.email
+    user.email, user.email_key = new_email, email_key(new_email)
+    try:
+        db.session.commit()
+    except IntegrityError:
+        db.session.rollback()
+        raise AccountError("That address is now used by another account.") from None
+    mail.send_email(
+        old_email,
+        f"Your {current_app.config['SITE_NAME']} email address was changed",
+        "email_changed",
+        new_email=new_email,
+        contact_url=link("/privacy/contact"),
+    )
+    return user
+
+
+def create_admin(raw_email: str, password: str) -> User:
+    email = normalise_email(raw_email)
+    user = db.session.scalar(select(User).where(User.email_key == email_key(email)))
+    if user is None:
+        problem = password_problem(password, [email])
+        if problem:
+            raise AccountError(problem)
+        user = User(email=email, email_key=email_key(email), password_hash=hash_password(password))
+        user.confirmed_at = utcnow()
+        db.session.add(user)
+    user.is_admin = True
+    db.session.commit()
+    return user

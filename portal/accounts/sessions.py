@@ -1,0 +1,172 @@
+"""Server-side login sessions behind the session-ID cookie.
+
+The cookie carries a random id (256 bits); the database keeps only its SHA-256. Every request
+looks the row up and checks both deadlines on the server, whatever the cookie claims.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
+from flask import Flask, Response, current_app, g, request, session
+from sqlalchemy import delete, or_, select
+
+from portal.accounts.models import LoginSession, User
+from portal.db import utcnow
+from portal.extensions import db, login_manager
+from portal.security.client import client_ip, user_agent
+
+MAX_COOKIE_LENGTH = 128
+
+
+def cookie_name() -> str:
+    return "__Host-sid" if current_app.config["PRODUCTION"] else "portal_sid"
+
+
+def _hash(raw: str) -> str:
+    return hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def idle_timeout() -> timedelta:
+    return timedelta(seconds=current_app.config["SESSION_IDLE_TIMEOUT"])
+
+
+def max_age() -> timedelta:
+    return timedelta(seconds=current_app.config["SESSION_MAX_AGE"])
+
+
+def is_expired(record: LoginSession, now: datetime | None = None) -> bool:
+    now = now or utcnow()
+    return record.last_seen_at + idle_timeout() <= now or record.created_at + max_age() <= now
+
+
+def start_session(user: User) -> str:
+    """Create a fresh session for ``user`` and schedule its cookie; returns the raw id."""
+    raw = secrets.token_urlsafe(32)
+    now = utcnow()
+    record = LoginSession(
+        token_hash=_hash(raw),
+        user_id=user.id,
+        created_at=now,
+        last_seen_at=now,
+        reauthenticated_at=now,
+        ip=client_ip(),
+        user_agent=user_agent(),
+    )
+    db.session.add(record)
+    db.session.commit()
+    # No fixation: a new id at every login, and the signed Flask cookie (CSRF token) is renewed.
+    session.clear()
+    g.login_cookie = raw
+    g.login_session = record
+    g._login_user = user
+    return raw
+
+
+def current_session() -> LoginSession | None:
+    from flask_login import current_user
+
+    if not current_user.is_authenticated:
+        return None
+    return g.get("login_session")
+
+
+def find_live_session(raw: str) -> LoginSession | None:
+    if not raw or len(raw) > MAX_COOKIE_LENGTH:
+        return None
+    record = db.session.scalar(select(LoginSession).where(LoginSession.token_hash == _hash(raw)))
+    if record is None:
+        return None
+    now = utcnow()
+    if is_expired(record, now):
+        db.session.delete(record)
+        db.session.commit()
+        return None
+    # Write last-seen at a coarse grain: one UPDATE a minute, not one per request.
+    grain = min(60.0, current_app.config["SESSION_IDLE_TIMEOUT"] / 10)
+    if (now - record.last_seen_at).total_seconds() >= grain:
+        record.last_seen_at = now
+        db.session.commit()
+    return record
+
+
+def end_session(record: LoginSession | None) -> None:
+    if record is not None:
+        db.session.delete(record)
+        db.session.commit()
+    session.clear()
+    g.clear_login_cookie = True
+    g._login_user = login_manager.anonymous_user()
+
+
+def end_all_sessions(user: User, keep: LoginSession | None = None) -> int:
+    statement = delete(LoginSession).where(LoginSession.user_id == user.id)
+    if keep is not None:
+        statement = statement.where(LoginSession.id != keep.id)
+    count = db.session.execute(statement).rowcount or 0
+    db.session.commit()
+    return count
+
+
+def purge_expired(now: datetime | None = None) -> int:
+    now = now or utcnow()
+    idle_cut = now - idle_timeout()
+    age_cut = now - max_age()
+    statement = delete(LoginSession).where(
+        or_(LoginSession.last_seen_at <= idle_cut, LoginSession.created_at <= age_cut)
+    )
+    count = db.session.execute(statement).rowcount or 0
+    db.session.commit()
+    return count
+
+
+def mark_reauthenticated(record: LoginSession) -> None:
+    record.reauthenticated_at = utcnow()
+    db.session.commit()
+
+
+def recently_reauthenticated(record: LoginSession | None, seconds: int = 300) -> bool:
+    if record is None or record.reauthenticated_at is None:
+        return False
+    return (utcnow() - record.reauthenticated_at).total_seconds() <= seconds
+
+
+@login_manager.request_loader
+def _load_user_from_cookie(req) -> User | None:  # type: ignore[no-untyped-def]
+    raw = req.cookies.get(cookie_name())
+    if raw is None:
+        return None
+    record = find_live_session(raw)
+    if record is None:
+        g.clear_login_cookie = True  # dead, expired or forged: drop it from the browser
+        return None
+    g.login_session = record
+    return record.user
+
+
+def _write_cookie(response: Response) -> Response:
+    production = current_app.config["PRODUCTION"]
+    raw = g.pop("login_cookie", None)
+    if raw is not None:
+        response.set_cookie(
+            cookie_name(),
+            raw,
+            max_age=current_app.config["SESSION_MAX_AGE"],
+            path="/",
+            secure=production,
+            httponly=True,
+            samesite="Lax",
+        )
+    elif g.pop("clear_login_cookie", False) and cookie_name() in request.cookies:
+        response.delete_cookie(cookie_name(), path="/", secure=production, httponly=True, samesite="Lax")
+    return response
+
+
+def init_app(app: Flask) -> None:
+    login_manager.session_protection = None  # our own server-side sessions do the protecting
+    login_manager.login_view = "accounts.login"
+    login_manager.login_message = "Please sign in to open that page."
+    login_manager.login_message_category = "info"
+    app.after_request(_write_cookie)

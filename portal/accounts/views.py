@@ -1,0 +1,243 @@
+"""Account pages: thin views that parse a form, call the service and render."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_login import current_user, login_required
+from sqlalchemy import select
+
+from portal.accounts import service, sessions
+from portal.accounts.forms import (
+    ChangeEmailForm,
+    ChangePasswordForm,
+    EmailForm,
+    LoginForm,
+    NewPasswordForm,
+    PostForm,
+    RevokeSessionForm,
+    SignupForm,
+)
+from portal.accounts.models import LoginAttempt, LoginSession
+from portal.accounts.service import AccountError
+from portal.extensions import db, limiter
+from portal.security.redirects import safe_path
+
+bp = Blueprint("accounts", __name__)
+
+
+def _limit(setting: str):  # type: ignore[no-untyped-def]
+    return limiter.limit(lambda: current_app.config[setting], methods=["POST"])
+
+
+@bp.route("/signup", methods=["GET", "POST"])
+@_limit("SIGNUP_RATE_LIMIT")
+def signup():  # type: ignore[no-untyped-def]
+    form = SignupForm()
+    if form.validate_on_submit():
+        try:
+            service.signup(form.email.data, form.password.data, bool(form.newsletter.data))
+        except AccountError as error:
+            form.form_errors.append(str(error))
+        else:
+            return render_template("accounts/check_inbox.html", purpose="signup")
+    return render_template("accounts/signup.html", form=form), 400 if form.is_submitted() else 200
+
+
+@bp.get("/confirm/<token>")
+def confirm(token: str):  # type: ignore[no-untyped-def]
+    try:
+        service.confirm(token)
+    except AccountError as error:
+        return render_template("accounts/link_problem.html", message=str(error), resend=True), 400
+    flash("Your email address is confirmed. You can sign in now.", "success")
+    return redirect(url_for("accounts.login"))
+
+
+@bp.route("/confirm/resend", methods=["GET", "POST"])
+@_limit("RESET_RATE_LIMIT")
+def resend_confirmation():  # type: ignore[no-untyped-def]
+    form = EmailForm()
+    if form.validate_on_submit():
+        service.resend_confirmation(form.email.data)
+        return render_template("accounts/check_inbox.html", purpose="resend")
+    return render_template("accounts/resend.html", form=form), 400 if form.is_submitted() else 200
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@_limit("LOGIN_RATE_LIMIT")
+def login():  # type: ignore[no-untyped-def]
+    next_path = safe_path(request.args.get("next"), "")
+    if current_user.is_authenticated and request.method == "GET":
+        return redirect(next_path or url_for("accounts.account"))
+    form = LoginForm()
+    status = 200
+    unconfirmed = False
+    if form.validate_on_submit():
+        result = service.login(form.email.data, form.password.data)
+        if result.outcome == "success":
+            return redirect(next_path or url_for("accounts.account"))
+        if result.outcome == "throttled":
+            minutes = max(1, (result.retry_after + 59) // 60)
+            form.form_errors.append(
+                "Too many failed sign-in attempts for this address. Please wait about "
+                f"{minutes} minute{'s' if minutes != 1 else ''}, or reset your password."
+            )
+            response = current_app.make_response(
+                (render_template("accounts/login.html", form=form, next_path=next_path), 429)
+            )
+            response.headers["Retry-After"] = str(result.retry_after)
+            return response
+        if result.outcome == "unconfirmed":
+            unconfirmed = True
+            form.form_errors.append("Please confirm your email address first: use the link we sent you.")
+        else:
+            form.form_errors.append("Invalid email or password.")
+        status = 400
+    elif form.is_submitted():
+        status = 400
+    return render_template("accounts/login.html", form=form, next_path=next_path, unconfirmed=unconfirmed), status
+
+
+@bp.post("/logout")
+def logout():  # type: ignore[no-untyped-def]
+    form = PostForm()
+    if not form.validate_on_submit():
+        return render_template("errors/error.html", code=400, title="Bad request",
+                               message="Please use the sign-out button."), 400
+    sessions.end_session(sessions.current_session())
+    flash("You are signed out.", "success")
+    return redirect(url_for("main.home"))
+
+
+@bp.route("/reset-password", methods=["GET", "POST"])
+@_limit("RESET_RATE_LIMIT")
+def reset_request():  # type: ignore[no-untyped-def]
+    form = EmailForm()
+    if form.validate_on_submit():
+        service.request_reset(form.email.data)
+        return render_template("accounts/check_inbox.html", purpose="reset")
+    return render_template("accounts/reset_request.html", form=form), 400 if form.is_submitted() else 200
+
+
+@bp.route("/reset-password/<token>", methods=["GET", "POST"])
+def reset_password(token: str):  # type: ignore[no-untyped-def]
+    try:
+        service.user_for_reset(token)
+    except AccountError as error:
+        return render_template("accounts/link_problem.html", message=str(error), reset=True), 400
+    form = NewPasswordForm()
+    if form.validate_on_submit():
+        try:
+            service.reset_password(token, form.password.data)
+        except AccountError as error:
+            form.password.errors = [str(error)]
+        else:
+            sessions.end_session(sessions.current_session())
+            flash("Your password is changed and every session was signed out. Please sign in.", "success")
+            return redirect(url_for("accounts.login"))
+    return render_template("accounts/reset_form.html", form=form), 400 if form.is_submitted() else 200
+
+
+@bp.get("/account")
+@login_required
+def account():  # type: ignore[no-untyped-def]
+    return _render_account()
+
+
+def _render_account(status: int = 200, **forms):  # type: ignore[no-untyped-def]
+    attempts = db.session.scalars(
+        select(LoginAttempt)
+        .where(LoginAttempt.user_id == current_user.id)
+        .order_by(LoginAttempt.at.desc())
+        .limit(10)
+    ).all()
+    return render_template(
+        "accounts/account.html",
+        password_form=forms.get("password_form") or ChangePasswordForm(formdata=None),
+        email_form=forms.get("email_form") or ChangeEmailForm(formdata=None),
+        sessions=_live_sessions(),
+        current=sessions.current_session(),
+        attempts=attempts,
+        post_form=PostForm(formdata=None),
+    ), status
+
+
+def _live_sessions() -> list[LoginSession]:
+    records = db.session.scalars(
+        select(LoginSession).where(LoginSession.user_id == current_user.id).order_by(LoginSession.last_seen_at.desc())
+    ).all()
+    return [record for record in records if not sessions.is_expired(record)]
+
+
+@bp.post("/account/password")
+@login_required
+def change_password():  # type: ignore[no-untyped-def]
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        try:
+            service.change_password(current_user, form.current_password.data, form.new_password.data,
+                                    keep=sessions.current_session())
+        except AccountError as error:
+            form.form_errors.append(str(error))
+        else:
+            flash("Your password is changed. Every other session was signed out.", "success")
+            return redirect(url_for("accounts.account"))
+    return _render_account(400, password_form=form)
+
+
+@bp.post("/account/email")
+@login_required
+def change_email():  # type: ignore[no-untyped-def]
+    form = ChangeEmailForm()
+    if form.validate_on_submit():
+        try:
+            service.request_email_change(current_user, form.password.data, form.new_email.data)
+        except AccountError as error:
+            form.form_errors.append(str(error))
+        else:
+            flash("We sent a confirmation link to the new address. Your address changes once you open it.", "success")
+            return redirect(url_for("accounts.account"))
+    return _render_account(400, email_form=form)
+
+
+@bp.get("/account/email/confirm/<token>")
+def confirm_email_change(token: str):  # type: ignore[no-untyped-def]
+    try:
+        service.confirm_email_change(token)
+    except AccountError as error:
+        return render_template("accounts/link_problem.html", message=str(error)), 400
+    flash("Your email address is changed.", "success")
+    return redirect(url_for("accounts.account" if current_user.is_authenticated else "accounts.login"))
+
+
+@bp.get("/account/sessions")
+@login_required
+def list_sessions():  # type: ignore[no-untyped-def]
+    return render_template("accounts/sessions.html", sessions=_live_sessions(),
+                           current=sessions.current_session(), form=RevokeSessionForm(formdata=None))
+
+
+@bp.post("/account/sessions/revoke")
+@login_required
+def revoke_sessions():  # type: ignore[no-untyped-def]
+    form = RevokeSessionForm()
+    current = sessions.current_session()
+    if not form.validate_on_submit() or not (form.session_id.data or form.all_others.data):
+        flash("Choose a session to sign out.", "error")
+        return redirect(url_for("accounts.list_sessions")), 303
+    if form.all_others.data:
+        count = sessions.end_all_sessions(current_user, keep=current)
+        flash(f"Signed out {count} other session{'s' if count != 1 else ''}.", "success")
+        return redirect(url_for("accounts.list_sessions"))
+    record = db.session.get(LoginSession, int(form.session_id.data))
+    if record is None or record.user_id != current_user.id:
+        flash("That session no longer exists.", "error")
+        return redirect(url_for("accounts.list_sessions"))
+    if current is not None and record.id == current.id:
+        sessions.end_session(record)
+        flash("You are signed out.", "success")
+        return redirect(url_for("main.home"))
+    db.session.delete(record)
+    db.session.commit()
+    flash("The session is signed out.", "success")
+    return redirect(url_for("accounts.list_sessions"))

@@ -1,0 +1,277 @@
+"""Settings: built-in defaults < ``instance/config.py`` < ``PORTAL_*`` environment variables.
+
+The same resolver serves the app factory and ``gunicorn.conf.py`` so the process model and the
+application can never disagree about, say, where the rate-limit counters live.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import types
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+ENV_PREFIX = "PORTAL_"
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_INSTANCE_PATH = PACKAGE_ROOT / "instance"
+
+DEFAULTS: dict[str, Any] = {
+    "ENV": "development",
+    "SECRET_KEY": None,
+    # Optional separate pepper for password pre-hashing; derived from SECRET_KEY when unset.
+    "PASSWORD_PEPPER": None,
+    "DATABASE_URL": None,  # filled with the instance SQLite file
+    "RATELIMIT_STORAGE_URI": "memory://",
+    "TRUSTED_PROXY_COUNT": 0,
+    "BASE_URL": "http://127.0.0.1:8000",
+    "SITE_NAME": "Portal",
+    "DPO_EMAIL": None,
+    "MAIL_SERVER": None,
+    "MAIL_PORT": 25,
+    "MAIL_USE_TLS": False,
+    "MAIL_USE_SSL": False,
+    "MAIL_USERNAME": None,
+    "MAIL_PASSWORD": None,
+    "MAIL_DEFAULT_SENDER": None,
+    "MAIL_TIMEOUT": 30,
+    "BCRYPT_ROUNDS": 12,
+    "SESSION_IDLE_TIMEOUT": 21600,
+    "SESSION_MAX_AGE": 86400,
+    "LOGIN_RATE_LIMIT": "10 per minute;50 per hour",
+    "SIGNUP_RATE_LIMIT": "10 per hour",
+    "RESET_RATE_LIMIT": "5 per hour",
+    "LOGIN_IP_RETENTION_DAYS": 90,
+    "GA_MEASUREMENT_ID": None,
+    "GTM_CONTAINER_ID": None,
+    "SMARTCHAT_KEY": None,
+    "SMARTCHAT_SCRIPT_URL": None,
+    "CONSENT_MAX_AGE_DAYS": 182,
+    "NEWSLETTER_MONTHLY_LIMIT": 1,
+    "TIMEZONE": "Europe/Prague",
+    # How many gunicorn worker processes share this configuration (gunicorn.conf.py sets it).
+    "WORKER_PROCESSES": 1,
+    "LOG_LEVEL": "INFO",
+}
+
+INT_SETTINGS = {
+    "TRUSTED_PROXY_COUNT": (0, 10),
+    "MAIL_PORT": (1, 65535),
+    "MAIL_TIMEOUT": (1, 600),
+    "BCRYPT_ROUNDS": (4, 20),
+    "SESSION_IDLE_TIMEOUT": (1, 366 * 86400),
+    "SESSION_MAX_AGE": (1, 366 * 86400),
+    "LOGIN_IP_RETENTION_DAYS": (1, 3650),
+    "CONSENT_MAX_AGE_DAYS": (1, 395),
+    "NEWSLETTER_MONTHLY_LIMIT": (0, 2),
+    "WORKER_PROCESSES": (1, 1024),
+}
+BOOL_SETTINGS = ("MAIL_USE_TLS", "MAIL_USE_SSL")
+ENVIRONMENTS = ("development", "production")
+PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "dev", "development", "please-change"}
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message names the setting in one line."""
+
+
+def _parse_env_value(raw: str) -> Any:
+    # Same rule as Flask's from_prefixed_env: JSON where it parses, the plain string otherwise.
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw
+
+
+def read_instance_file(instance_path: Path) -> dict[str, Any]:
+    path = instance_path / "config.py"
+    if not path.is_file():
+        return {}
+    module = types.ModuleType("instance_config")
+    module.__file__ = str(path)
+    try:
+        code = compile(path.read_bytes(), str(path), "exec")
+        exec(code, module.__dict__)  # noqa: S102 - the operator's own settings file
+    except Exception as exc:  # a broken settings file must name itself, not dump a traceback
+        raise ConfigError(f"{path}: cannot be loaded ({type(exc).__name__}: {exc})") from exc
+    return {k: v for k, v in vars(module).items() if k.isupper()}
+
+
+def read_environment(environ: Mapping[str, str]) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for name, raw in environ.items():
+        if name.startswith(ENV_PREFIX) and name != ENV_PREFIX + "INSTANCE_PATH":
+            values[name[len(ENV_PREFIX) :]] = _parse_env_value(raw)
+    return values
+
+
+def instance_path_from(environ: Mapping[str, str] | None = None) -> Path:
+    environ = os.environ if environ is None else environ
+    return Path(environ.get(ENV_PREFIX + "INSTANCE_PATH") or DEFAULT_INSTANCE_PATH).resolve()
+
+
+def resolve_settings(
+    instance_path: Path,
+    overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """Merge every source in order of precedence and validate the result."""
+    environ = os.environ if environ is None else environ
+    settings = dict(DEFAULTS)
+    settings.update(read_instance_file(instance_path))
+    settings.update(read_environment(environ))
+    settings.update(overrides or {})
+    return validate(settings, instance_path)
+
+
+def _as_int(key: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise ConfigError(f"{ENV_PREFIX}{key}: must be a whole number, got {value!r}")
+    try:
+        number = int(value)
+    except ValueError:
+        raise ConfigError(f"{ENV_PREFIX}{key}: must be a whole number, got {value!r}") from None
+    low, high = INT_SETTINGS[key]
+    if not low <= number <= high:
+        raise ConfigError(f"{ENV_PREFIX}{key}: must be between {low} and {high}, got {number}")
+    return number
+
+
+def _as_bool(key: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in {"1", "true", "yes", "on", "0", "false", "no", "off", ""}:
+        return value.lower() in {"1", "true", "yes", "on"}
+    if value in (0, 1):
+        return bool(value)
+    raise ConfigError(f"{ENV_PREFIX}{key}: must be true or false, got {value!r}")
+
+
+def _secret_from_instance(instance_path: Path, name: str) -> str:
+    """Generate a development secret once and keep it in the instance folder, never in code."""
+    path = instance_path / name
+    if path.is_file():
+        value = path.read_text().strip()
+        if value:
+            return value
+    instance_path.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value + "\n")
+    return value
+
+
+def validate(settings: dict[str, Any], instance_path: Path) -> dict[str, Any]:
+    env = settings.get("ENV")
+    if env not in ENVIRONMENTS:
+        raise ConfigError(f"{ENV_PREFIX}ENV: must be one of {', '.join(ENVIRONMENTS)}, got {env!r}")
+    production = env == "production"
+
+    for key in INT_SETTINGS:
+        settings[key] = _as_int(key, settings[key])
+    for key in BOOL_SETTINGS:
+        settings[key] = _as_bool(key, settings[key])
+
+    secret = settings.get("SECRET_KEY")
+    if secret is not None and not isinstance(secret, str):
+        secret = str(secret)
+    if not secret or secret.strip().lower() in PLACEHOLDER_SECRETS:
+        if production:
+            raise ConfigError(
+                f"{ENV_PREFIX}SECRET_KEY: production needs a real secret "
+                "(for example: python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+            )
+        secret = _secret_from_instance(instance_path, "secret_key")
+    elif production and len(secret) < 32:
+        raise ConfigError(f"{ENV_PREFIX}SECRET_KEY: production needs at least 32 characters")
+    settings["SECRET_KEY"] = secret
+
+    base_url = str(settings.get("BASE_URL") or "")
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigError(f"{ENV_PREFIX}BASE_URL: must be an absolute http(s) origin, got {base_url!r}")
+    if production and parts.scheme != "https":
+        raise ConfigError(f"{ENV_PREFIX}BASE_URL: production must use https, got {base_url!r}")
+    settings["BASE_URL"] = base_url.rstrip("/")
+
+    storage = str(settings.get("RATELIMIT_STORAGE_URI") or "")
+    if "://" not in storage:
+        raise ConfigError(f"{ENV_PREFIX}RATELIMIT_STORAGE_URI: not a storage URI: {storage!r}")
+    if production and storage.startswith("memory://") and settings["WORKER_PROCESSES"] > 1:
+        raise ConfigError(
+            f"{ENV_PREFIX}RATELIMIT_STORAGE_URI: memory:// counts per process, but "
+            f"{settings['WORKER_PROCESSES']} worker processes run; use redis://"
+        )
+
+    database_url = settings.get("DATABASE_URL") or f"sqlite:///{instance_path / 'portal.sqlite3'}"
+    if not isinstance(database_url, str) or "://" not in database_url:
+        raise ConfigError(f"{ENV_PREFIX}DATABASE_URL: not a database URL: {database_url!r}")
+    if database_url.startswith(("postgres://", "postgresql://")):
+        # psycopg 3 is the driver we ship; the bare scheme would pick psycopg2.
+        database_url = "postgresql+psycopg://" + database_url.split("://", 1)[1]
+    settings["DATABASE_URL"] = database_url
+
+    tz = settings.get("TIMEZONE")
+    try:
+        from zoneinfo import ZoneInfo
+
+        ZoneInfo(str(tz))
+    except Exception:
+        raise ConfigError(f"{ENV_PREFIX}TIMEZONE: unknown time zone {tz!r}") from None
+
+    from limits import parse_many
+
+    for key in ("LOGIN_RATE_LIMIT", "SIGNUP_RATE_LIMIT", "RESET_RATE_LIMIT"):
+        rate = settings.get(key)
+        try:
+            if not isinstance(rate, str) or not parse_many(rate):
+                raise ValueError
+        except ValueError:
+            raise ConfigError(f"{ENV_PREFIX}{key}: not a rate limit like '10 per minute', got {rate!r}") from None
+
+    pepper = settings.get("PASSWORD_PEPPER")
+    if pepper is not None and (not isinstance(pepper, str) or len(pepper) < 16):
+        raise ConfigError(f"{ENV_PREFIX}PASSWORD_PEPPER: must be a string of at least 16 characters")
+
+    settings["PRODUCTION"] = production
+    return settings
+
+
+def flask_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Translate portal settings into the keys Flask and its extensions read."""
+    production = settings["PRODUCTION"]
+    sender = settings.get("MAIL_DEFAULT_SENDER") or f"{settings['SITE_NAME']} <no-reply@{_host(settings)}>"
+    return {
+        "SQLALCHEMY_DATABASE_URI": settings["DATABASE_URL"],
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "SQLALCHEMY_TRACK_MODIFICATIONS": False,
+        "SESSION_COOKIE_NAME": "__Host-session" if production else "session",
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": production,
+        "SESSION_COOKIE_PATH": "/",
+        # The signed Flask cookie only carries the CSRF token and flash messages; logins live in
+        # the server-side session table. Browser-session lifetime keeps it from lingering.
+        "SESSION_REFRESH_EACH_REQUEST": False,
+        "PREFERRED_URL_SCHEME": "https" if production else "http",
+        "MAX_CONTENT_LENGTH": 1024 * 1024,
+        "MAX_FORM_MEMORY_SIZE": 256 * 1024,
+        "WTF_CSRF_TIME_LIMIT": None,  # bound to the browser session instead of a clock
+        "WTF_CSRF_SSL_STRICT": production,
+        "RATELIMIT_STORAGE_URI": settings["RATELIMIT_STORAGE_URI"],
+        "RATELIMIT_HEADERS_ENABLED": True,
+        "RATELIMIT_SWALLOW_ERRORS": True,
+        "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
+        "REMEMBER_COOKIE_DURATION": 0,
+        "MAIL_DEFAULT_SENDER": sender,
+        "MAIL_SUPPRESS_SEND": False,
+        "MAIL_ASCII_ATTACHMENTS": False,
+    }
+
+
+def _host(settings: Mapping[str, Any]) -> str:
+    return urlsplit(settings["BASE_URL"]).hostname or "localhost"

@@ -1,0 +1,98 @@
+"""Error pages: a friendly page for every error status, never a traceback."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify, make_response, render_template, request
+from flask_wtf.csrf import CSRFError
+from markupsafe import escape
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from portal.extensions import db
+
+log = logging.getLogger("portal.errors")
+
+MESSAGES: dict[int, tuple[str, str]] = {
+    400: ("Bad request", "The request could not be understood. Please go back and try again."),
+    403: ("Forbidden", "You do not have permission to open this page."),
+    404: ("Page not found", "There is no page at this address. Check the link or start from the home page."),
+    405: ("Method not allowed", "This page cannot be used that way."),
+    413: ("Too large", "What you sent is larger than this portal accepts."),
+    429: (
+        "Too many attempts",
+        "You have tried this too often in a short time. Please wait a moment and try again.",
+    ),
+    500: ("Something went wrong", "An unexpected error happened on our side. Please try again later."),
+    503: ("Temporarily unavailable", "The portal is briefly unavailable. Please try again in a few minutes."),
+}
+
+COOKIES_REQUIRED = (
+    "Your browser did not send back our cookie. Cookies are required to sign in and to submit "
+    "forms on this portal: we use a session cookie to keep you logged in and to protect forms. "
+    "Please allow cookies for this site and try again."
+)
+
+
+def render_error(code: int, message: str | None = None, retry_after: int | None = None):  # type: ignore[no-untyped-def]
+    title, default = MESSAGES.get(code, (f"Error {code}", "The request could not be completed."))
+    if request.path == "/healthz" or request.accept_mimetypes.best == "application/json":
+        response = jsonify({"status": "error", "code": code, "message": message or default})
+    else:
+        try:
+            response = render_template(
+                "errors/error.html", code=code, title=title, message=message or default, retry_after=retry_after
+            )
+        except Exception:
+            # The error page itself failed (database down under the base template, say): a bare
+            # page still beats a traceback.
+            log.exception("Error page %s could not be rendered", code)
+            response = make_response(
+                f"<!doctype html><html lang=en><title>{escape(title)}</title>"
+                f"<h1>{escape(title)}</h1><p>{escape(message or default)}</p></html>",
+                code,
+            )
+    return response, code
+
+
+def handle_http_exception(error: HTTPException):  # type: ignore[no-untyped-def]
+    code = error.code or 500
+    if code >= 500:
+        return handle_server_error(error)
+    retry_after = None
+    if code == 429:
+        limit = getattr(error, "limit", None)
+        if limit is not None:
+            retry_after = int(limit.limit.get_expiry())
+    response, status = render_error(code, retry_after=retry_after)
+    if isinstance(response, str):
+        response = make_response(response, status)
+    # Keep headers an exception carries (Allow on 405, Retry-After on 503 and so on).
+    for name, value in error.get_headers():
+        if name.lower() != "content-type":
+            response.headers.setdefault(name, value)
+    return response, status
+
+
+def handle_csrf_error(error: CSRFError):  # type: ignore[no-untyped-def]
+    if not request.cookies:
+        return render_error(400, COOKIES_REQUIRED)
+    return render_error(
+        400, "This form has expired or was not sent from this site. Please reload the page and try again."
+    )
+
+
+def handle_server_error(error: Exception):  # type: ignore[no-untyped-def]
+    db.session.rollback()
+    original = getattr(error, "original_exception", None) or error
+    if not isinstance(original, HTTPException) or (original.code or 500) >= 500:
+        log.error("Unhandled error on %s %s", request.method, request.path, exc_info=original)
+    code = getattr(error, "code", 500) or 500
+    return render_error(code if code in (500, 501, 502, 503, 504) else 500)
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(CSRFError, handle_csrf_error)
+    app.register_error_handler(HTTPException, handle_http_exception)
+    app.register_error_handler(InternalServerError, handle_server_error)
+    app.register_error_handler(Exception, handle_server_error)

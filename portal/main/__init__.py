@@ -1,0 +1,1 @@
+"""Pages every feature uses: home and the health check."""

@@ -1,0 +1,24 @@
+"""Home page and the health check."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, render_template
+
+from portal.db import database_answers
+from portal.extensions import csrf, limiter
+
+bp = Blueprint("main", __name__)
+
+
+@bp.get("/")
+def home() -> str:
+    return render_template("main/home.html")
+
+
+@bp.get("/healthz")
+@limiter.exempt
+@csrf.exempt
+def healthz():  # type: ignore[no-untyped-def]
+    if database_answers():
+        return jsonify({"status": "ok"})
+    return jsonify({"status": "unavailable", "database": "unreachable"}), 503

@@ -1,0 +1,7 @@
+"""The newsletter blueprint package (see the matching issue)."""
+
+from flask import Flask
+
+
+def init_app(app: Flask) -> None:
+    """Register this area's blueprint, commands and hooks on the app."""

@@ -1,0 +1,73 @@
+"""Security headers for every response, with a per-request CSP nonce.
+
+Blueprints that legitimately need a third-party host (the consent system, once a visitor has
+granted a category) call ``allow_source`` during the request; nothing else widens the policy.
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from flask import Flask, Response, current_app, g
+
+BASE_POLICY: dict[str, list[str]] = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'"],
+    "img-src": ["'self'", "data:"],
+    "font-src": ["'self'"],
+    "connect-src": ["'self'"],
+    "frame-src": ["'none'"],
+    "object-src": ["'none'"],
+    "base-uri": ["'none'"],
+    "form-action": ["'self'"],
+    "frame-ancestors": ["'none'"],
+}
+
+
+def csp_nonce() -> str:
+    nonce = g.get("csp_nonce")
+    if nonce is None:
+        nonce = g.csp_nonce = secrets.token_urlsafe(18)
+    return nonce
+
+
+def allow_source(directive: str, *sources: str) -> None:
+    """Widen one CSP directive for the current response only."""
+    extra: dict[str, list[str]] = g.setdefault("csp_extra", {})
+    extra.setdefault(directive, [])
+    for source in sources:
+        if source not in extra[directive]:
+            extra[directive].append(source)
+
+
+def content_security_policy() -> str:
+    nonce = f"'nonce-{csp_nonce()}'"
+    policy = {name: list(values) for name, values in BASE_POLICY.items()}
+    policy["script-src"].append(nonce)
+    policy["style-src"].append(nonce)
+    for directive, sources in g.get("csp_extra", {}).items():
+        current = [s for s in policy.get(directive, []) if s != "'none'"]
+        policy[directive] = current + [s for s in sources if s not in current]
+    return "; ".join(f"{name} {' '.join(values)}" for name, values in policy.items())
+
+
+def apply_headers(response: Response) -> Response:
+    headers = response.headers
+    headers["Content-Security-Policy"] = content_security_policy()
+    headers.setdefault("X-Content-Type-Options", "nosniff")
+    headers.setdefault("Referrer-Policy", "same-origin")
+    headers.setdefault("X-Frame-Options", "DENY")
+    headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+    headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=(), interest-cohort=()")
+    if current_app.config["PRODUCTION"]:
+        headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+    if response.mimetype == "text/html" or "Set-Cookie" in headers:
+        # Personal pages and cookie-setting responses must not be stored by shared caches.
+        headers.setdefault("Cache-Control", "no-store")
+    return response
+
+
+def init_app(app: Flask) -> None:
+    app.after_request(apply_headers)
+    app.jinja_env.globals["csp_nonce"] = csp_nonce
