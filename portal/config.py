@@ -45,16 +45,23 @@ DEFAULTS: dict[str, Any] = {
     "SIGNUP_RATE_LIMIT": "10 per hour",
     "RESET_RATE_LIMIT": "5 per hour",
     "LOGIN_IP_RETENTION_DAYS": 90,
+    "UNCONFIRMED_ACCOUNT_RETENTION_DAYS": 7,
+    "TIMEZONE": "Europe/Prague",
+    # How many gunicorn worker processes share this configuration (gunicorn.conf.py sets it).
+    "WORKER_PROCESSES": 1,
+    "LOG_LEVEL": "INFO",
+    # --- consent ---
     "GA_MEASUREMENT_ID": None,
     "GTM_CONTAINER_ID": None,
     "SMARTCHAT_KEY": None,
     "SMARTCHAT_SCRIPT_URL": None,
     "CONSENT_MAX_AGE_DAYS": 182,
+    # --- end consent ---
+    # --- newsletter ---
     "NEWSLETTER_MONTHLY_LIMIT": 1,
-    "TIMEZONE": "Europe/Prague",
-    # How many gunicorn worker processes share this configuration (gunicorn.conf.py sets it).
-    "WORKER_PROCESSES": 1,
-    "LOG_LEVEL": "INFO",
+    # --- end newsletter ---
+    # --- privacy ---
+    # --- end privacy ---
 }
 
 INT_SETTINGS = {
@@ -65,9 +72,16 @@ INT_SETTINGS = {
     "SESSION_IDLE_TIMEOUT": (1, 366 * 86400),
     "SESSION_MAX_AGE": (1, 366 * 86400),
     "LOGIN_IP_RETENTION_DAYS": (1, 3650),
-    "CONSENT_MAX_AGE_DAYS": (1, 395),
-    "NEWSLETTER_MONTHLY_LIMIT": (0, 2),
+    "UNCONFIRMED_ACCOUNT_RETENTION_DAYS": (1, 365),
     "WORKER_PROCESSES": (1, 1024),
+    # --- consent ---
+    "CONSENT_MAX_AGE_DAYS": (1, 395),
+    # --- end consent ---
+    # --- newsletter ---
+    "NEWSLETTER_MONTHLY_LIMIT": (0, 2),
+    # --- end newsletter ---
+    # --- privacy ---
+    # --- end privacy ---
 }
 BOOL_SETTINGS = ("MAIL_USE_TLS", "MAIL_USE_SSL")
 ENVIRONMENTS = ("development", "production")

@@ -63,3 +63,21 @@ def models_referencing_users() -> set[type]:
 
 def unhandled_models() -> set[type]:
     return models_referencing_users() - covered_models()
+
+
+@dataclass(frozen=True)
+class Retention:
+    kind: str  # what a person reads in the purge report, e.g. "login attempts"
+    purge: Callable[[], int]  # deletes what is past its time, returns how many rows went
+    setting: str | None = None  # the setting that holds the period, for the privacy page/audit
+
+
+_retention: dict[str, Retention] = {}
+
+
+def register_retention(kind: str, purge: Callable[[], int], setting: str | None = None) -> None:
+    _retention[kind] = Retention(kind, purge, setting)
+
+
+def retention_rules() -> list[Retention]:
+    return list(_retention.values())

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
+from flask import current_app
 from sqlalchemy import delete, select
 
 from portal import personal_data
+from portal.accounts import sessions
 from portal.accounts.models import LoginAttempt, LoginSession, User
+from portal.db import utcnow
 from portal.extensions import db
 
 
@@ -60,5 +64,27 @@ def _key_of(user: User) -> str:
     return attempt_key(user.email)
 
 
+def purge_login_attempts() -> int:
+    cutoff = utcnow() - timedelta(days=current_app.config["LOGIN_IP_RETENTION_DAYS"])
+    count = db.session.execute(delete(LoginAttempt).where(LoginAttempt.at < cutoff)).rowcount or 0
+    db.session.commit()
+    return count
+
+
+def purge_unconfirmed_accounts() -> int:
+    cutoff = utcnow() - timedelta(days=current_app.config["UNCONFIRMED_ACCOUNT_RETENTION_DAYS"])
+    stale = db.session.scalars(select(User).where(User.confirmed_at.is_(None), User.created_at < cutoff)).all()
+    for user in stale:
+        for handler in personal_data.handlers():
+            handler.erase(user)
+    db.session.commit()
+    return len(stale)
+
+
 def register() -> None:
     personal_data.register("account", (User, LoginSession, LoginAttempt), export, erase, order=1000)
+    personal_data.register_retention("login attempts (with IP addresses)", purge_login_attempts,
+                                      "LOGIN_IP_RETENTION_DAYS")
+    personal_data.register_retention("expired login sessions", sessions.purge_expired, "SESSION_IDLE_TIMEOUT")
+    personal_data.register_retention("unconfirmed accounts", purge_unconfirmed_accounts,
+                                      "UNCONFIRMED_ACCOUNT_RETENTION_DAYS")
