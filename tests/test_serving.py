@@ -1,0 +1,102 @@
+"""gunicorn as operators run it: process model, start-up refusals, redacted access log."""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import runpy
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
+
+
+def _conf(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, **env: str) -> dict:
+    monkeypatch.setenv("PORTAL_INSTANCE_PATH", str(tmp_path))
+    monkeypatch.setenv("PORTAL_WORKER_PROCESSES", "1")  # the config file sets it; undo afterwards
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return runpy.run_path(str(ROOT / "gunicorn.conf.py"))
+
+
+def test_memory_store_means_one_process_with_threads(monkeypatch, tmp_path):
+    conf = _conf(monkeypatch, tmp_path)
+    assert conf["workers"] == 1 and conf["threads"] > 1
+    assert conf["bind"] == "127.0.0.1:8000"
+    assert os.environ["PORTAL_WORKER_PROCESSES"] == "1"
+
+
+def test_shared_store_means_two_per_core_plus_one(monkeypatch, tmp_path):
+    conf = _conf(monkeypatch, tmp_path, PORTAL_RATELIMIT_STORAGE_URI="redis://127.0.0.1:6379/0")
+    assert conf["workers"] == 2 * multiprocessing.cpu_count() + 1
+
+
+def test_bind_and_workers_are_overridable(monkeypatch, tmp_path):
+    conf = _conf(monkeypatch, tmp_path, PORTAL_BIND="0.0.0.0:9000", PORTAL_WORKERS="3")
+    assert conf["bind"] == "0.0.0.0:9000" and conf["workers"] == 3
+
+
+def _env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
+    env.update({"PORTAL_INSTANCE_PATH": str(tmp_path), **extra})
+    return env
+
+
+def test_production_refuses_memory_store_under_several_workers(tmp_path):
+    env = _env(
+        tmp_path,
+        PORTAL_ENV="production",
+        PORTAL_SECRET_KEY="s" * 48,
+        PORTAL_BASE_URL="https://portal.example",
+        PORTAL_WORKERS="3",
+        PORTAL_BIND=f"127.0.0.1:{free_port()}",
+    )
+    result = subprocess.run(
+        [GUNICORN, "--config", "gunicorn.conf.py", "wsgi:app"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode != 0
+    assert "PORTAL_RATELIMIT_STORAGE_URI" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_gunicorn_serves_and_access_log_hides_tokens(tmp_path):
+    port = free_port()
+    env = _env(tmp_path, PORTAL_BIND=f"127.0.0.1:{port}")
+    subprocess.run([str(Path(sys.executable).with_name("flask")), "--app", "wsgi", "db", "upgrade"],
+                   cwd=ROOT, env=env, check=True, capture_output=True, timeout=60)
+    log = (tmp_path / "gunicorn.log").open("w")
+    server = subprocess.Popen([GUNICORN, "--config", "gunicorn.conf.py", "wsgi:app"],
+                              cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
+                    assert response.status == 200
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        token = "eyJ1aWQiOjF9.aBcDeF.c2VjcmV0LXNpZ25hdHVyZS12YWx1ZQ"
+        for path in (f"/confirm/{token}", f"/login?next=/x&token={token}"):
+            with contextlib.suppress(urllib.error.HTTPError):
+                urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5).close()
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
+    text = (tmp_path / "gunicorn.log").read_text()
+    assert '"GET /healthz" 200' in text
+    assert "/confirm/[redacted]" in text
+    assert "aBcDeF" not in text and "c2VjcmV0" not in text
