@@ -22,7 +22,7 @@ class InquiryForm(FlaskForm):
     )
     topic = SelectField(
         "Topic",
-        choices=[("", "Choose a topic…"), *TOPICS.items()],
+        choices={"": "Choose a topic…", **TOPICS},
         validators=[DataRequired("Please choose a topic from the list.")],
         validate_choice=True,
     )
