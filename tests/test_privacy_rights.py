@@ -237,3 +237,33 @@ def test_erasure_is_one_transaction(app, smtp):
     finally:
         personal_data._registry.pop("zz-broken", None)
     assert user_id(app, VICTIM) is not None
+
+
+def test_export_is_driven_by_the_registry(app, smtp):
+    client = registered_client(app, smtp, VICTIM)
+    personal_data.register("zz-extra", (), lambda user: {"zz_extra": {"email_seen": user.email}}, lambda user: None)
+    try:
+        document = json.loads(client.get("/account/export").get_data(as_text=True))
+        with app.app_context():
+            user = db.session.get(User, user_id(app, VICTIM))
+            personal_data.register("zz-clash", (), lambda user: {"account": {}}, lambda user: None)
+            with pytest.raises(RuntimeError, match="already taken"):
+                rights.export_document(user)
+    finally:
+        personal_data._registry.pop("zz-extra", None)
+        personal_data._registry.pop("zz-clash", None)
+    assert document["zz_extra"] == {"email_seen": "Victim@example.com"}
+
+
+def test_password_guessing_on_export_and_delete_is_rate_limited(make_app, smtp):
+    app = make_app(LOGIN_RATE_LIMIT="3 per minute")
+    client = registered_client(app, smtp, VICTIM)
+    _stale(app, VICTIM)
+    token = csrf_token(client, "/account/export")
+    codes = [client.post("/account/export", data={"csrf_token": token, "password": f"guess {n}"}).status_code
+             for n in range(4)]
+    assert codes == [400, 400, 400, 429]
+    codes = [client.post("/account/delete", data={"csrf_token": token, "password": f"guess {n}"}).status_code
+             for n in range(4)]
+    assert codes == [400, 400, 400, 429]
+    assert user_id(app, VICTIM) is not None
