@@ -111,3 +111,15 @@ def test_a_failing_rule_does_not_stop_the_others_and_exits_non_zero(app, runner)
     assert "answered data-protection inquiries: 1 deleted" in result.output
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(Inquiry)) == 2
+
+
+def test_purging_an_unconfirmed_signup_leaves_the_address_owners_inquiries_alone(app, runner):
+    # Someone signs up with another person's address and never confirms; that person's cases stay.
+    with app.app_context():
+        _user("owner@example.com", confirmed=False, created_days_ago=30)
+        _inquiry("DP-OWNERS00", answered_days_ago=3, email="owner@example.com")
+        db.session.commit()
+    assert "unconfirmed accounts: 1 deleted" in runner.invoke(args=["privacy", "purge"]).output
+    with app.app_context():
+        kept = db.session.scalars(select(Inquiry)).one()
+        assert kept.email == "owner@example.com" and kept.message == "m" and kept.redacted_at is None

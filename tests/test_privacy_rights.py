@@ -267,3 +267,20 @@ def test_password_guessing_on_export_and_delete_is_rate_limited(make_app, smtp):
              for n in range(4)]
     assert codes == [400, 400, 400, 429]
     assert user_id(app, VICTIM) is not None
+
+
+def test_export_filename_is_safe_whatever_the_site_name(make_app, smtp):
+    app = make_app(SITE_NAME='Portál "x"; filename=evil.exe')
+    client = registered_client(app, smtp, VICTIM)
+    disposition = client.get("/account/export").headers["Content-Disposition"]
+    assert disposition.startswith('attachment; filename="Port_l_x_filename_evil.exe-data-')
+    assert disposition.endswith('.json"') and disposition.count('"') == 2
+
+
+def test_admin_sees_the_desk_link_on_the_account_page(app, smtp):
+    from tests.privacy_support import make_admin
+
+    client = registered_client(app, smtp, VICTIM)
+    assert 'href="/privacy/inquiries"' not in client.get("/account").get_data(as_text=True)
+    make_admin(app, VICTIM)
+    assert 'href="/privacy/inquiries"' in client.get("/account").get_data(as_text=True)

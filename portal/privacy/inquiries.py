@@ -13,7 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, func, or_, select
 
 from portal import mail
 from portal.accounts.service import AccountError, email_key, normalise_email
@@ -175,6 +175,10 @@ def _redact(inquiry: Inquiry) -> None:
 
 
 def _of_user(user: Any) -> Any:
+    if getattr(user, "confirmed_at", None) is None:
+        # An unconfirmed signup never proved it owns the address (anyone can type someone
+        # else's): purging it must not touch that person's inquiries. Only a link counts.
+        return Inquiry.user_id == user.id
     return or_(Inquiry.user_id == user.id, Inquiry.email_key == user.email_key)
 
 
@@ -224,9 +228,14 @@ def purge_answered(now: datetime | None = None) -> int:
     return count
 
 
+def open_count() -> int:
+    return db.session.scalar(select(func.count()).where(Inquiry.status == "open")) or 0
+
+
 def overdue_count(now: datetime | None = None) -> int:
-    return len([i for i in open_inquiries() if i.due_at < (now or utcnow())])
+    late = (Inquiry.status == "open") & (Inquiry.due_at < (now or utcnow()))
+    return db.session.scalar(select(func.count()).where(late)) or 0
 
 
 def unnotified_count() -> int:
-    return len(list(db.session.scalars(select(Inquiry.id).where(Inquiry.dpo_notified.is_(False)))))
+    return db.session.scalar(select(func.count()).where(Inquiry.dpo_notified.is_(False))) or 0

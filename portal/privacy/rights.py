@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any
 
 from flask import current_app
@@ -44,7 +45,9 @@ def export_json(user: Any) -> str:
 
 
 def export_filename() -> str:
-    return f"{current_app.config['SITE_NAME']}-data-{utcnow().strftime('%Y%m%d')}.json".replace(" ", "_")
+    # SITE_NAME is free text: only safe characters may reach the Content-Disposition header.
+    site = re.sub(r"[^A-Za-z0-9._-]+", "_", str(current_app.config["SITE_NAME"])).strip("._") or "portal"
+    return f"{site[:40]}-data-{utcnow().strftime('%Y%m%d')}.json"
 
 
 def check_password(user: Any, password: str) -> None:
