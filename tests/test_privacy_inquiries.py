@@ -199,3 +199,10 @@ def test_cli_marks_overdue(app, runner):
         assert inquiries.overdue_count() == 1
         assert db.session.scalar(select(func.count()).select_from(Inquiry)) == 1
     assert "OVERDUE" in runner.invoke(args=["privacy", "inquiries"]).output
+
+
+def test_line_breaks_count_once_like_the_browser_counts_them(app, client, smtp):
+    message = "line\r\n" * 900  # 5400 bytes as sent, 4500 characters as typed
+    assert send_inquiry(client, "a@example.com", "other", message).status_code == 200
+    [inquiry] = _stored(app)
+    assert inquiry.message == ("line\n" * 900).strip()
