@@ -61,6 +61,13 @@ DEFAULTS: dict[str, Any] = {
     "NEWSLETTER_MONTHLY_LIMIT": 1,
     # --- end newsletter ---
     # --- privacy ---
+    # Answered data-protection inquiries are kept this long after the answer (proof that the
+    # request was handled, GDPR Art. 5(2)), then deleted by `flask privacy purge`.
+    "INQUIRY_RETENTION_DAYS": 365,
+    # POST /privacy/contact per client IP (Flask-Limiter syntax).
+    "INQUIRY_RATE_LIMIT": "5 per hour;20 per day",
+    # How recent the password check must be for GET /account/export.
+    "EXPORT_REAUTH_SECONDS": 300,
     # --- end privacy ---
 }
 
@@ -81,6 +88,8 @@ INT_SETTINGS = {
     "NEWSLETTER_MONTHLY_LIMIT": (0, 2),
     # --- end newsletter ---
     # --- privacy ---
+    "INQUIRY_RETENTION_DAYS": (1, 3650),
+    "EXPORT_REAUTH_SECONDS": (30, 3600),
     # --- end privacy ---
 }
 BOOL_SETTINGS = ("MAIL_USE_TLS", "MAIL_USE_SSL")

@@ -1,7 +1,32 @@
-"""The privacy blueprint package (see the matching issue)."""
+"""Privacy: the policy page, inquiries, export and erasure, retention purge, and the audit."""
+
+from __future__ import annotations
 
 from flask import Flask
+from limits import parse_many
+
+from portal.config import ENV_PREFIX, ConfigError
 
 
 def init_app(app: Flask) -> None:
-    """Register this area's blueprint, commands and hooks on the app."""
+    from portal import personal_data
+    from portal.privacy import account_views, cli, inquiries, models, views
+
+    _check_settings(app)
+    app.register_blueprint(views.bp)
+    app.register_blueprint(account_views.bp)
+    app.register_blueprint(cli.cli)
+    personal_data.register("inquiries", (models.Inquiry,), inquiries.export, inquiries.erase, order=500)
+    personal_data.register_retention(
+        "answered data-protection inquiries", inquiries.purge_answered, "INQUIRY_RETENTION_DAYS"
+    )
+
+
+def _check_settings(app: Flask) -> None:
+    # portal.config validates the core limits; ours is checked here, with the same message shape.
+    rate = app.config.get("INQUIRY_RATE_LIMIT")
+    try:
+        if not isinstance(rate, str) or not parse_many(rate):
+            raise ValueError
+    except ValueError:
+        raise ConfigError(f"{ENV_PREFIX}INQUIRY_RATE_LIMIT: not a rate limit like '5 per hour', got {rate!r}") from None

@@ -1,0 +1,87 @@
+"""The person's rights over their data: export (Art. 15/20) and erasure (Art. 17).
+
+Both walk ``portal.personal_data``'s registry, so an area that stores data about a user only has
+to register a handler to be exported and erased; nothing here knows other areas' tables.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import Any
+
+from flask import current_app
+
+from portal import mail, personal_data
+from portal.accounts import signals
+from portal.db import utcnow
+from portal.extensions import db
+from portal.security.passwords import verify_password
+
+log = logging.getLogger("portal.privacy")
+
+EXPORT_VERSION = 1
+
+
+class RightsError(ValueError):
+    """A request the person can fix (a wrong password); the message is safe to show."""
+
+
+def export_document(user: Any) -> dict[str, Any]:
+    """Everything stored about ``user``: one section per key, from every registered handler."""
+    document: dict[str, Any] = {"version": EXPORT_VERSION, "exported_at": utcnow().isoformat()}
+    for handler in personal_data.handlers():
+        for section, value in handler.export(user).items():
+            if section in document:
+                # Two handlers claiming one key would silently lose data: fail loudly instead.
+                raise RuntimeError(f"export section {section!r} of {handler.name!r} is already taken")
+            document[section] = value
+    return document
+
+
+def export_json(user: Any) -> str:
+    return json.dumps(export_document(user), ensure_ascii=False, indent=2, sort_keys=False, default=str)
+
+
+def export_filename() -> str:
+    # SITE_NAME is free text: only safe characters may reach the Content-Disposition header.
+    site = re.sub(r"[^A-Za-z0-9._-]+", "_", str(current_app.config["SITE_NAME"])).strip("._") or "portal"
+    return f"{site[:40]}-data-{utcnow().strftime('%Y%m%d')}.json"
+
+
+def check_password(user: Any, password: str) -> None:
+    if not isinstance(password, str) or not verify_password(password, user.password_hash):
+        raise RightsError("Your password is not correct.")
+
+
+def erase_user(user: Any) -> None:
+    """Erase ``user`` everywhere in one transaction: every handler in registry order, then commit."""
+    try:
+        # Receivers of the accounts signal run inside this same transaction.
+        signals.user_deleting.send(current_app._get_current_object(), user=user)
+        for handler in personal_data.handlers():
+            handler.erase(user)
+        db.session.commit()
+    except Exception:
+        db.session.rollback()
+        raise
+
+
+def erase_account(user: Any, password: str) -> str:
+    """Check the password, erase, and confirm by email to the old address; returns that address."""
+    check_password(user, password)
+    address = user.email
+    erase_user(user)
+    try:
+        mail.send_email(
+            address,
+            f"Your {current_app.config['SITE_NAME']} account has been deleted",
+            "account_deleted",
+            signup_url=current_app.config["BASE_URL"] + "/signup",
+            contact_url=current_app.config["BASE_URL"] + "/privacy/contact",
+        )
+    except Exception:
+        # The erasure is done and committed; a mail outage must not make it look failed.
+        log.exception("Account erased but the confirmation email could not be sent")
+    return address
