@@ -238,6 +238,25 @@ def validate(settings: dict[str, Any], instance_path: Path) -> dict[str, Any]:
         database_url = "postgresql+psycopg://" + database_url.split("://", 1)[1]
     settings["DATABASE_URL"] = database_url
 
+    site_name = settings.get("SITE_NAME")
+    if not isinstance(site_name, str) or not site_name.strip() or len(site_name) > 100 or any(
+        ord(ch) < 32 or ord(ch) == 127 for ch in site_name
+    ):
+        # It goes into every email subject: a line break there would break (or forge) headers.
+        raise ConfigError(f"{ENV_PREFIX}SITE_NAME: must be 1-100 printable characters on one line")
+    for key in ("DPO_EMAIL", "MAIL_DEFAULT_SENDER"):
+        value = settings.get(key)
+        if value is not None and (not isinstance(value, str) or any(ord(ch) < 32 for ch in value)):
+            raise ConfigError(f"{ENV_PREFIX}{key}: must be one line of text, got {value!r}")
+    dpo = settings.get("DPO_EMAIL")
+    if dpo:
+        from email_validator import EmailNotValidError, validate_email
+
+        try:
+            validate_email(dpo, check_deliverability=False)
+        except EmailNotValidError as error:
+            raise ConfigError(f"{ENV_PREFIX}DPO_EMAIL: not an email address ({error})") from None
+
     tz = settings.get("TIMEZONE")
     try:
         from zoneinfo import ZoneInfo

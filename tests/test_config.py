@@ -57,6 +57,10 @@ def test_development_secret_is_generated_once_into_instance(tmp_path):
         ({"LOGIN_RATE_LIMIT": "lots"}, "PORTAL_LOGIN_RATE_LIMIT"),
         ({"NEWSLETTER_MONTHLY_LIMIT": 3}, "PORTAL_NEWSLETTER_MONTHLY_LIMIT"),
         ({"DATABASE_URL": "nonsense"}, "PORTAL_DATABASE_URL"),
+        ({"SITE_NAME": "Evil\r\nBcc: victim@example.com"}, "PORTAL_SITE_NAME"),
+        ({"SITE_NAME": ""}, "PORTAL_SITE_NAME"),
+        ({"DPO_EMAIL": "not an address"}, "PORTAL_DPO_EMAIL"),
+        ({"MAIL_DEFAULT_SENDER": "a@b.example\nX: y"}, "PORTAL_MAIL_DEFAULT_SENDER"),
     ],
 )
 def test_bad_settings_are_refused_naming_the_setting(tmp_path, overrides, fragment):
