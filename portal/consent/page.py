@@ -1,0 +1,63 @@
+"""What every page needs from the consent system: the banner, the granted tags, a wider CSP."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app, has_request_context, request
+
+from portal.consent import registry, state, texts
+from portal.security.headers import allow_source
+from portal.security.redirects import safe_path
+
+
+@dataclass(frozen=True)
+class PageConsent:
+    show_banner: bool
+    banner: texts.Banner
+    buttons: tuple[tuple[str, str], ...]
+    decision: state.Decision | None
+    tags: tuple[registry.Service, ...]  # granted services, in registry order
+    google: bool  # Consent Mode v2 must precede the tags
+    google_update: dict[str, str]
+    next_path: str
+
+
+def granted_services() -> list[registry.Service]:
+    granted = state.granted_categories()
+    return [s for s in registry.configured_services() if s.category in granted]
+
+
+def allow_granted_sources() -> None:
+    """before_request: widen the CSP by exactly the hosts of the granted services."""
+    for service in granted_services():
+        for directive, sources in service.csp:
+            allow_source(directive, *sources)
+
+
+def _next_path() -> str:
+    path = request.full_path.rstrip("?") if request.method == "GET" else request.path
+    return safe_path(path)
+
+
+def context() -> dict[str, Any]:
+    if not has_request_context() or request.blueprint == "static":
+        return {}
+    reg = registry.registry()
+    decision = state.current_decision()
+    tags = tuple(granted_services())
+    granted = state.granted_categories()
+    return {
+        "consent": PageConsent(
+            # Nothing to ask about (no optional service configured) means no banner at all.
+            show_banner=decision is None and bool(reg.services),
+            banner=texts.banner(reg, current_app.config["SITE_NAME"]),
+            buttons=texts.BUTTONS,
+            decision=decision,
+            tags=tags,
+            google=any(s.google for s in tags),
+            google_update={"analytics_storage": "granted" if "analytics" in granted else "denied"},
+            next_path=_next_path(),
+        )
+    }

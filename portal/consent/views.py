@@ -1,0 +1,63 @@
+"""Routes: POST /consent records a decision, GET /cookies shows the policy and the choice."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user
+from werkzeug.wrappers import Response
+
+from portal.consent import registry, service, state
+from portal.errors import render_error
+from portal.security.redirects import safe_path, same_site_referrer
+
+bp = Blueprint("consent", __name__)
+
+
+def _wants_json() -> bool:
+    # The banner script asks for JSON; a plain form post gets a redirect.
+    return request.accept_mimetypes.best == "application/json"
+
+
+@bp.post("/consent")
+def decide():  # type: ignore[no-untyped-def]
+    action = request.form.get("action", "")
+    next_path = safe_path(request.form.get("next"), default=same_site_referrer())
+    if action == "settings":
+        return redirect(url_for("consent.cookies", next=next_path), 303)
+    if action not in service.ACTIONS:
+        return render_error(400, "Please choose Accept all, Reject all, or save your choice of categories.")
+    chosen = [c for c in registry.OPTIONAL_CATEGORIES if request.form.get(c)]
+    before = state.granted_categories()
+    user_id = current_user.id if current_user.is_authenticated else None
+    decision = service.record_decision(
+        action, chosen, previous=state.cookie_decision(), user_id=user_id,
+        via="script" if _wants_json() else "form",
+    )
+    refused = [c for c in registry.OPTIONAL_CATEGORIES if c not in decision.granted]
+    response: Response
+    if _wants_json():
+        # Tags of a newly granted category need a CSP that allows their hosts, and that comes only
+        # with a new page; a withdrawn one must stop running. Either way the script reloads.
+        response = jsonify(
+            {"status": "ok", "granted": sorted(decision.granted), "reload": decision.granted != before}
+        )
+    else:
+        flash("Your cookie choice is saved. You can change it at any time under “Cookie settings”.", "success")
+        response = redirect(next_path, 303)
+    state.write_cookie(response, decision)
+    service.expire_cookies(response, service.cookies_to_expire(refused, request.cookies.keys()), request.host)
+    return response
+
+
+@bp.get("/cookies")
+def cookies() -> str:
+    reg = registry.registry()
+    return render_template(
+        "consent/cookies.html",
+        registry=reg,
+        categories=reg.categories_in_use(),
+        labels=registry.CATEGORIES,
+        decision=state.current_decision(),
+        granted=state.granted_categories(),
+        next_path=safe_path(request.args.get("next"), default=url_for("consent.cookies")),
+    )

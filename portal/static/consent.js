@@ -1,0 +1,72 @@
+// Progressive enhancement for the consent banner: decide in place, without leaving the page.
+// The banner is a plain form; everything works without this file.
+(function () {
+  "use strict";
+  var banner = document.querySelector("[data-consent-banner]");
+  var form = banner && banner.querySelector("form[data-consent-form]");
+  var status = document.getElementById("consent-status");
+  if (!form || !window.fetch || !window.URLSearchParams) {
+    return;
+  }
+
+  function announce(text) {
+    if (status) {
+      status.textContent = text;
+    }
+  }
+
+  function fallback(submitter) {
+    // Anything unexpected: let the browser post the form the ordinary way.
+    var hidden = document.createElement("input");
+    hidden.type = "hidden";
+    hidden.name = "action";
+    hidden.value = submitter.value;
+    form.appendChild(hidden);
+    form.submit();
+  }
+
+  form.addEventListener("submit", function (event) {
+    var submitter = event.submitter;
+    // "Settings" opens the cookie page as a normal navigation.
+    if (!submitter || submitter.value === "settings") {
+      return;
+    }
+    event.preventDefault();
+    var buttons = form.querySelectorAll("button");
+    buttons.forEach(function (b) { b.disabled = true; });
+    var data = new URLSearchParams(new FormData(form));
+    data.set("action", submitter.value);
+    fetch(form.action, {
+      method: "POST",
+      body: data,
+      credentials: "same-origin",
+      headers: { "Accept": "application/json" }
+    }).then(function (response) {
+      if (!response.ok) {
+        throw new Error("consent not saved: " + response.status);
+      }
+      return response.json();
+    }).then(function (result) {
+      if (result.reload) {
+        // Newly allowed tags need this page's security policy to allow their hosts, which
+        // only a fresh page can carry: reload in place (same URL, same scroll position).
+        announce("Your choice is saved. Loading the services you allowed.");
+        window.location.reload();
+        return;
+      }
+      var hadFocus = banner.contains(document.activeElement);
+      banner.remove();
+      announce("Your choice is saved. You can change it under Cookie settings at the bottom of every page.");
+      if (hadFocus) {
+        // Focus must not vanish with the banner: put it back at the start of the content.
+        var main = document.getElementById("main");
+        if (main) {
+          main.focus();
+        }
+      }
+    }).catch(function () {
+      buttons.forEach(function (b) { b.disabled = false; });
+      fallback(submitter);
+    });
+  });
+})();
