@@ -242,3 +242,13 @@ def test_script_gets_json_and_is_told_to_reload_only_for_new_grants(vclient, ven
     accepted = vclient.post("/consent", data={"action": "accept_all", "csrf_token": token}, headers=headers)
     assert accepted.get_json() == {"status": "ok", "granted": ["analytics", "chat"], "reload": True}
     assert [r.via for r in _records(vendors_app)] == ["script", "script"]
+
+
+def test_a_flood_of_decisions_is_rate_limited(vclient, vendors_app):
+    from tests.helpers import csrf_token
+
+    token = csrf_token(vclient, "/cookies")
+    responses = [vclient.post("/consent", data={"action": "reject_all", "csrf_token": token}) for _ in range(31)]
+    assert [r.status_code for r in responses] == [303] * 30 + [429]
+    assert "Retry-After" in responses[-1].headers
+    assert len(_records(vendors_app)) == 30

@@ -32,11 +32,14 @@
       return;
     }
     event.preventDefault();
+    // Read before disabling the buttons: a disabled button loses focus.
+    var hadFocus = banner.contains(document.activeElement);
     var buttons = form.querySelectorAll("button");
     buttons.forEach(function (b) { b.disabled = true; });
     var data = new URLSearchParams(new FormData(form));
     data.set("action", submitter.value);
-    fetch(form.action, {
+    // Not form.action: the buttons are named "action" and would shadow the property.
+    fetch(form.getAttribute("action"), {
       method: "POST",
       body: data,
       credentials: "same-origin",
@@ -54,7 +57,6 @@
         window.location.reload();
         return;
       }
-      var hadFocus = banner.contains(document.activeElement);
       banner.remove();
       announce("Your choice is saved. You can change it under Cookie settings at the bottom of every page.");
       if (hadFocus) {
