@@ -232,16 +232,26 @@ def test_settings_button_opens_the_cookie_page_and_records_nothing(vclient, vend
     assert 'name="next" value="/signup"' in page
 
 
-def test_script_gets_json_and_is_told_to_reload_only_for_new_grants(vclient, vendors_app):
+def test_script_gets_json_with_the_new_tags_and_reloads_only_after_a_withdrawal(vclient, vendors_app):
     from tests.helpers import csrf_token
 
     token = csrf_token(vclient, "/cookies")
     headers = {"Accept": "application/json"}
-    rejected = vclient.post("/consent", data={"action": "reject_all", "csrf_token": token}, headers=headers)
-    assert rejected.status_code == 200 and rejected.get_json() == {"status": "ok", "granted": [], "reload": False}
-    accepted = vclient.post("/consent", data={"action": "accept_all", "csrf_token": token}, headers=headers)
-    assert accepted.get_json() == {"status": "ok", "granted": ["analytics", "chat"], "reload": True}
-    assert [r.via for r in _records(vendors_app)] == ["script", "script"]
+
+    def post(action, *categories):
+        data = {"action": action, "csrf_token": token, **{c: "1" for c in categories}}
+        return vclient.post("/consent", data=data, headers=headers).get_json()
+
+    assert post("reject_all") == {"status": "ok", "granted": [], "reload": False, "tags": ""}
+    chat = post("save", "chat")
+    assert chat["granted"] == ["chat"] and not chat["reload"]
+    assert "widget.smartchat.example" in chat["tags"] and "google" not in chat["tags"]
+    everything = post("accept_all")
+    assert not everything["reload"] and "smartchat" not in everything["tags"]  # only what is new
+    tags = everything["tags"]
+    assert tags.index('"consent", "default"') < tags.index("gtag/js?id=G-TEST123") < tags.index("gtm.js?id=")
+    assert post("save", "chat") == {"status": "ok", "granted": ["chat"], "reload": True, "tags": ""}
+    assert [r.via for r in _records(vendors_app)] == ["script"] * 4
 
 
 def test_a_flood_of_decisions_is_rate_limited(vclient, vendors_app):

@@ -13,25 +13,34 @@ from portal.security.redirects import safe_path
 
 
 @dataclass(frozen=True)
+class Tags:
+    services: tuple[registry.Service, ...]  # granted services, in registry order
+    google: bool  # Consent Mode v2 must precede their tags
+    google_update: dict[str, str]
+
+
+@dataclass(frozen=True)
 class PageConsent:
     show_banner: bool
     banner: texts.Banner
     buttons: tuple[tuple[str, str], ...]
     decision: state.Decision | None
-    tags: tuple[registry.Service, ...]  # granted services, in registry order
-    google: bool  # Consent Mode v2 must precede the tags
-    google_update: dict[str, str]
+    tags: Tags
     next_path: str
 
 
-def granted_services() -> list[registry.Service]:
-    granted = state.granted_categories()
-    return [s for s in registry.configured_services() if s.category in granted]
+def tags_for(granted: frozenset[str]) -> Tags:
+    services = tuple(s for s in registry.configured_services() if s.category in granted)
+    return Tags(
+        services=services,
+        google=any(s.google for s in services),
+        google_update={"analytics_storage": "granted" if "analytics" in granted else "denied"},
+    )
 
 
 def allow_granted_sources() -> None:
     """before_request: widen the CSP by exactly the hosts of the granted services."""
-    for service in granted_services():
+    for service in tags_for(state.granted_categories()).services:
         for directive, sources in service.csp:
             allow_source(directive, *sources)
 
@@ -46,8 +55,6 @@ def context() -> dict[str, Any]:
         return {}
     reg = registry.registry()
     decision = state.current_decision()
-    tags = tuple(granted_services())
-    granted = state.granted_categories()
     return {
         "consent": PageConsent(
             # Nothing to ask about (no optional service configured) means no banner at all.
@@ -55,9 +62,7 @@ def context() -> dict[str, Any]:
             banner=texts.banner(reg, current_app.config["SITE_NAME"]),
             buttons=texts.BUTTONS,
             decision=decision,
-            tags=tags,
-            google=any(s.google for s in tags),
-            google_update={"analytics_storage": "granted" if "analytics" in granted else "denied"},
+            tags=tags_for(state.granted_categories()),
             next_path=_next_path(),
         )
     }

@@ -6,7 +6,7 @@ from flask import Blueprint, current_app, flash, jsonify, redirect, render_templ
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
-from portal.consent import registry, service, state
+from portal.consent import page, registry, service, state
 from portal.errors import render_error
 from portal.extensions import limiter
 from portal.security.client import client_ip
@@ -46,11 +46,16 @@ def decide():  # type: ignore[no-untyped-def]
     refused = [c for c in registry.OPTIONAL_CATEGORIES if c not in decision.granted]
     response: Response
     if _wants_json():
-        # Tags of a newly granted category need a CSP that allows their hosts, and that comes only
-        # with a new page; a withdrawn one must stop running. Either way the script reloads.
-        response = jsonify(
-            {"status": "ok", "granted": sorted(decision.granted), "reload": decision.granted != before}
-        )
+        # The script inserts the newly granted tags in place (giving them its page's nonce). A
+        # withdrawn category's code is already running and only a fresh page stops it: reload.
+        reload = bool(before - decision.granted)
+        added = page.tags_for(frozenset() if reload else decision.granted - before)
+        response = jsonify({
+            "status": "ok",
+            "granted": sorted(decision.granted),
+            "reload": reload,
+            "tags": render_template("consent/_tags.html", consent_tags=added).strip(),
+        })
     else:
         flash("Your cookie choice is saved. You can change it at any time under “Cookie settings”.", "success")
         response = redirect(next_path, 303)

@@ -2,6 +2,8 @@
 // The banner is a plain form; everything works without this file.
 (function () {
   "use strict";
+  // This page's CSP nonce: scripts inserted below carry it, or the browser refuses to run them.
+  var nonce = document.currentScript ? document.currentScript.nonce : "";
   var banner = document.querySelector("[data-consent-banner]");
   var form = banner && banner.querySelector("form[data-consent-form]");
   var status = document.getElementById("consent-status");
@@ -13,6 +15,27 @@
     if (status) {
       status.textContent = text;
     }
+  }
+
+  function insertTags(html) {
+    // Scripts parsed from HTML never run; recreate each one, in order, with this page's nonce.
+    var holder = document.createElement("template");
+    holder.innerHTML = html;
+    holder.content.querySelectorAll("script").forEach(function (parsed) {
+      var script = document.createElement("script");
+      Array.prototype.forEach.call(parsed.attributes, function (attr) {
+        if (attr.name !== "nonce") {
+          script.setAttribute(attr.name, attr.value);
+        }
+      });
+      script.nonce = nonce;
+      if (!parsed.src) {
+        script.textContent = parsed.textContent;
+      } else {
+        script.async = true;
+      }
+      document.head.appendChild(script);
+    });
   }
 
   function fallback(submitter) {
@@ -51,11 +74,12 @@
       return response.json();
     }).then(function (result) {
       if (result.reload) {
-        // Newly allowed tags need this page's security policy to allow their hosts, which
-        // only a fresh page can carry: reload in place (same URL, same scroll position).
-        announce("Your choice is saved. Loading the services you allowed.");
+        // Something withdrawn is already running; only a fresh page stops it.
         window.location.reload();
         return;
+      }
+      if (result.tags) {
+        insertTags(result.tags);
       }
       banner.remove();
       announce("Your choice is saved. You can change it under Cookie settings at the bottom of every page.");
