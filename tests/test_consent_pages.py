@@ -34,8 +34,14 @@ def test_known_hosts_cover_every_vendor(hosts):
 def test_no_tracker_before_a_decision(vclient, hosts, path):
     response = vclient.get(path)
     assert tracker_free(response, hosts) == []
-    if response.status_code == 200:
+    if response.status_code == 200 and path != "/cookies":
         assert 'id="consent-banner"' in response.get_data(as_text=True)
+
+
+def test_the_cookie_page_is_the_form_itself_without_a_second_banner(vclient):
+    page = vclient.get("/cookies").get_data(as_text=True)
+    assert 'id="consent-banner"' not in page and "You have not made a choice yet" in page
+    assert 'value="accept_all"' in page and 'value="reject_all"' in page and 'value="save"' in page
 
 
 def test_banner_is_plain_forms_with_three_equal_buttons(vclient):

@@ -152,7 +152,8 @@ def test_garbage_consent_cookies_mean_no_decision(vendors_app):
             page = response.get_data(as_text=True)
             assert response.status_code == 200, name
             assert tracker_free(response, hosts) == [], name
-            assert 'id="consent-banner"' in page, name
+            assert ('id="consent-banner"' in page) == (path == "/"), name
+            assert ("You have not made a choice yet" in page) == (path == "/cookies"), name
     # The control: the same shape, correctly signed and current, is a decision.
     client = vendors_app.test_client()
     good = _signed(vendors_app, {"v": 1, "id": "a" * 32, "rev": _garbage_rev(vendors_app), "cats": ["analytics"],

@@ -57,8 +57,9 @@ def context() -> dict[str, Any]:
     decision = state.current_decision()
     return {
         "consent": PageConsent(
-            # Nothing to ask about (no optional service configured) means no banner at all.
-            show_banner=decision is None and bool(reg.services),
+            # Nothing to ask about (no optional service configured) means no banner at all, and
+            # the cookie page is the full form already.
+            show_banner=decision is None and bool(reg.services) and request.endpoint != "consent.cookies",
             banner=texts.banner(reg, current_app.config["SITE_NAME"]),
             buttons=texts.BUTTONS,
             decision=decision,
