@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from portal.consent import service, state
+from portal.consent import state
 from portal.consent.models import ConsentRecord, ConsentSnapshot
 from portal.db import utcnow
 from portal.extensions import db
@@ -79,11 +79,18 @@ def test_logged_in_decisions_are_linked_exported_and_unlinked_on_erasure(vendors
         user = db.session.scalar(select(User).where(User.email == "carol@example.com"))
         record = db.session.scalar(select(ConsentRecord))
         assert record.user_id == user.id
-        exported = service.export(user)["consent_records"]
+        from portal import personal_data
+
+        handler = next(h for h in personal_data.handlers() if h.name == "consent")
+        assert ConsentRecord in handler.models and not personal_data.unhandled_models() & {ConsentRecord}
+        exported = handler.export(user)["consent_records"]
         assert len(exported) == 1 and exported[0]["granted"] == ["analytics"]
         assert exported[0]["consent_id"] == record.consent_id
-        service.erase(user)
+        # The whole account's erasure, in the registry's order (the account itself last).
+        for each in personal_data.handlers():
+            each.erase(user)
         db.session.commit()
+        assert db.session.scalar(select(User).where(User.email == "carol@example.com")) is None
         record = db.session.scalar(select(ConsentRecord))
         assert record is not None and record.user_id is None  # the anonymous proof stays
 

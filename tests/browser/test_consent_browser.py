@@ -200,6 +200,10 @@ def test_home_page_with_the_banner_open_has_no_serious_accessibility_violation(s
     serious = [(v["id"], v["impact"]) for v in results.response["violations"]
                if v["impact"] in ("serious", "critical")]
     assert serious == []
+    # The preference form and the cookie tables, too.
+    page = session.open("/cookies")
+    violations = Axe().run(page).response["violations"]
+    assert [(v["id"], v["impact"]) for v in violations if v["impact"] in ("serious", "critical")] == []
 
 
 def test_the_same_decisions_work_without_javascript(browser, live):
