@@ -221,11 +221,13 @@ def test_consent_needs_csrf(vclient, vendors_app):
     assert _records(vendors_app) == []
 
 
-@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x", "javascript:alert(1)", "/\\evil"])
+@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x", "javascript:alert(1)", "/\\evil",
+                                    "/consent"])
 def test_redirects_stay_on_the_site(vclient, target):
     response = decide(vclient, "reject_all", next=target)
     assert response.status_code == 303 and response.location.startswith("/")
     assert "evil" not in response.location and "javascript" not in response.location
+    assert vclient.get(response.location).status_code == 200
 
 
 def test_redirect_back_to_the_page_the_choice_was_made_on(vclient):

@@ -32,6 +32,8 @@ def _limit_key() -> str:
 def decide():  # type: ignore[no-untyped-def]
     action = request.form.get("action", "")
     next_path = safe_path(request.form.get("next"), default=same_site_referrer())
+    if next_path.split("?")[0] == url_for("consent.decide"):
+        next_path = "/"  # there is no page at /consent to go back to
     if action == "settings":
         return redirect(url_for("consent.cookies", next=next_path), 303)
     if action not in service.ACTIONS:
