@@ -56,6 +56,13 @@ DEFAULTS: dict[str, Any] = {
     "SMARTCHAT_KEY": None,
     "SMARTCHAT_SCRIPT_URL": None,
     "CONSENT_MAX_AGE_DAYS": 182,
+    # Extra third-party services an operator declares without code changes (see README-consent.md):
+    # a list of dicts with id, category, vendor, purpose, cookies, hosts and an optional script_url.
+    "CONSENT_SERVICES": [],
+    # Proof of consent (GDPR Art. 7(1)) is kept this long after the decision itself lapsed: three
+    # years is the general limitation period of Czech civil law (§ 629 Civil Code) within which a
+    # visitor or the ÚOOÚ may still question whether a cookie was set lawfully.
+    "CONSENT_PROOF_RETENTION_DAYS": 1095,
     # --- end consent ---
     # --- newsletter ---
     "NEWSLETTER_MONTHLY_LIMIT": 1,
@@ -83,6 +90,7 @@ INT_SETTINGS = {
     "WORKER_PROCESSES": (1, 1024),
     # --- consent ---
     "CONSENT_MAX_AGE_DAYS": (1, 395),
+    "CONSENT_PROOF_RETENTION_DAYS": (1, 3650),
     # --- end consent ---
     # --- newsletter ---
     "NEWSLETTER_MONTHLY_LIMIT": (0, 2),

@@ -1,0 +1,80 @@
+"""Routes: POST /consent records a decision, GET /cookies shows the policy and the choice."""
+
+from __future__ import annotations
+
+from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask_login import current_user
+from werkzeug.wrappers import Response
+
+from portal.consent import page, registry, service, state
+from portal.errors import render_error
+from portal.extensions import limiter
+from portal.security.client import client_ip
+from portal.security.redirects import safe_path, same_site_referrer
+
+bp = Blueprint("consent", __name__)
+
+
+def _wants_json() -> bool:
+    # The banner script asks for JSON; a plain form post gets a redirect.
+    return request.accept_mimetypes.best == "application/json"
+
+
+def _limit_key() -> str:
+    # Flask-Limiter keeps the key prefix of the first app it was bound to; naming this app's own
+    # prefix keeps several apps in one process (the test suite) from sharing a counter.
+    return f"{current_app.config.get('RATELIMIT_KEY_PREFIX', '')}:{client_ip()}"
+
+
+@bp.post("/consent")
+# Every decision is a row of proof; a generous per-client cap keeps a script from filling the table.
+@limiter.limit("30 per minute", key_func=_limit_key)
+def decide():  # type: ignore[no-untyped-def]
+    action = request.form.get("action", "")
+    next_path = safe_path(request.form.get("next"), default=same_site_referrer())
+    if next_path.split("?")[0] == url_for("consent.decide"):
+        next_path = "/"  # there is no page at /consent to go back to
+    if action == "settings":
+        return redirect(url_for("consent.cookies", next=next_path), 303)
+    if action not in service.ACTIONS:
+        return render_error(400, "Please choose Accept all, Reject all, or save your choice of categories.")
+    chosen = [c for c in registry.OPTIONAL_CATEGORIES if request.form.get(c)]
+    before = state.granted_categories()
+    user_id = current_user.id if current_user.is_authenticated else None
+    decision = service.record_decision(
+        action, chosen, previous=state.cookie_decision(), user_id=user_id,
+        via="script" if _wants_json() else "form",
+    )
+    refused = [c for c in registry.OPTIONAL_CATEGORIES if c not in decision.granted]
+    response: Response
+    if _wants_json():
+        # The script inserts the newly granted tags in place (giving them its page's nonce). A
+        # withdrawn category's code is already running and only a fresh page stops it: reload.
+        reload = bool(before - decision.granted)
+        added = page.tags_for(frozenset() if reload else decision.granted - before)
+        response = jsonify({
+            "status": "ok",
+            "granted": sorted(decision.granted),
+            "reload": reload,
+            "tags": render_template("consent/_tags.html", consent_tags=added).strip(),
+        })
+    else:
+        flash("Your cookie choice is saved. You can change it at any time under “Cookie settings”.", "success")
+        response = redirect(next_path, 303)
+    state.write_cookie(response, decision)
+    service.expire_cookies(response, service.cookies_to_expire(refused, request.cookies.keys()), request.host)
+    return response
+
+
+@bp.get("/cookies")
+def cookies() -> str:
+    reg = registry.registry()
+    return render_template(
+        "consent/cookies.html",
+        registry=reg,
+        categories=reg.categories_in_use(),
+        labels=registry.CATEGORIES,
+        decision=state.current_decision(),
+        granted=state.granted_categories(),
+        next_path=safe_path(request.args.get("next"), default=url_for("consent.cookies")),
+    )

@@ -1,0 +1,98 @@
+// Progressive enhancement for the consent banner: decide in place, without leaving the page.
+// The banner is a plain form; everything works without this file.
+(function () {
+  "use strict";
+  // This page's CSP nonce: scripts inserted below carry it, or the browser refuses to run them.
+  var nonce = document.currentScript ? document.currentScript.nonce : "";
+  var banner = document.querySelector("[data-consent-banner]");
+  var form = banner && banner.querySelector("form[data-consent-form]");
+  var status = document.getElementById("consent-status");
+  if (!form || !window.fetch || !window.URLSearchParams) {
+    return;
+  }
+
+  function announce(text) {
+    if (status) {
+      status.textContent = text;
+    }
+  }
+
+  function insertTags(html) {
+    // Scripts parsed from HTML never run; recreate each one, in order, with this page's nonce.
+    var holder = document.createElement("template");
+    holder.innerHTML = html;
+    holder.content.querySelectorAll("script").forEach(function (parsed) {
+      var script = document.createElement("script");
+      Array.prototype.forEach.call(parsed.attributes, function (attr) {
+        if (attr.name !== "nonce") {
+          script.setAttribute(attr.name, attr.value);
+        }
+      });
+      script.nonce = nonce;
+      if (!parsed.src) {
+        script.textContent = parsed.textContent;
+      } else {
+        script.async = true;
+      }
+      document.head.appendChild(script);
+    });
+  }
+
+  function fallback(submitter) {
+    // Anything unexpected: let the browser post the form the ordinary way.
+    var hidden = document.createElement("input");
+    hidden.type = "hidden";
+    hidden.name = "action";
+    hidden.value = submitter.value;
+    form.appendChild(hidden);
+    form.submit();
+  }
+
+  form.addEventListener("submit", function (event) {
+    var submitter = event.submitter;
+    // "Settings" opens the cookie page as a normal navigation.
+    if (!submitter || submitter.value === "settings") {
+      return;
+    }
+    event.preventDefault();
+    // Read before disabling the buttons: a disabled button loses focus.
+    var hadFocus = banner.contains(document.activeElement);
+    var buttons = form.querySelectorAll("button");
+    buttons.forEach(function (b) { b.disabled = true; });
+    var data = new URLSearchParams(new FormData(form));
+    data.set("action", submitter.value);
+    // Not form.action: the buttons are named "action" and would shadow the property.
+    fetch(form.getAttribute("action"), {
+      method: "POST",
+      body: data,
+      credentials: "same-origin",
+      headers: { "Accept": "application/json" }
+    }).then(function (response) {
+      if (!response.ok) {
+        throw new Error("consent not saved: " + response.status);
+      }
+      return response.json();
+    }).then(function (result) {
+      if (result.reload) {
+        // Something withdrawn is already running; only a fresh page stops it.
+        window.location.reload();
+        return;
+      }
+      if (result.tags) {
+        insertTags(result.tags);
+      }
+      banner.remove();
+      announce("Your choice is saved. You can change it under Cookie settings at the bottom of every page.");
+      if (hadFocus) {
+        // Focus must not vanish with the banner: put it back at the start of the content.
+        var main = document.getElementById("main");
+        if (main) {
+          main.focus();
+        }
+      }
+    }).catch(function () {
+      buttons.forEach(function (b) { b.disabled = false; });
+      fallback(submitter);
+    });
+  });
+})();
