@@ -1,7 +1,7 @@
 """consent: consent records and snapshots
 
 Revision ID: 354cc586bdfa
-Revises: 672c477dd8da
+Revises: 8ad61ed2ee16
 Create Date: 2026-11-24 20:24:07.615671
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '354cc586bdfa'
-down_revision = '672c477dd8da'
+down_revision = '8ad61ed2ee16'
 branch_labels = None
 depends_on = None
 
