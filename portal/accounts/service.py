@@ -16,9 +16,9 @@ from portal import mail
 from portal.accounts import sessions, signals
 from portal.accounts.models import LoginAttempt, LoginSession, User
 from portal.accounts.password_policy import password_problem
+from portal.accounts.requestinfo import stored_ip
 from portal.db import utcnow
 from portal.extensions import db
-from portal.security.client import client_ip
 from portal.security.passwords import dummy_verify, hash_password, needs_rehash, verify_password
 from portal.security.tokens import TokenError, make_token, read_token
 
@@ -58,7 +58,8 @@ def lookup_key(raw: str) -> str:
     try:
         return email_key(normalise_email(raw))
     except AccountError:
-        return email_key(raw or "")[:MAX_EMAIL_LENGTH]
+        # Never a valid key, but NUL must not reach the database (PostgreSQL refuses it).
+        return email_key(raw or "").replace("\x00", "")[:MAX_EMAIL_LENGTH]
 
 
 def find_user(raw_email: str) -> User | None:
@@ -228,7 +229,7 @@ def _throttle_delay(key: str, user: User | None, ip: str) -> int:
 
 
 def authenticate(raw_email: str, password: str) -> LoginResult:
-    ip = client_ip()
+    ip = stored_ip()
     key = attempt_key(raw_email)
     user = find_user(raw_email)
     delay = _throttle_delay(key, user, ip)

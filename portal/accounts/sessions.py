@@ -14,9 +14,9 @@ from flask import Flask, Response, current_app, g, request, session
 from sqlalchemy import delete, or_, select
 
 from portal.accounts.models import LoginSession, User
+from portal.accounts.requestinfo import stored_ip, stored_user_agent
 from portal.db import utcnow
 from portal.extensions import db, login_manager
-from portal.security.client import client_ip, user_agent
 
 MAX_COOKIE_LENGTH = 128
 
@@ -52,8 +52,8 @@ def start_session(user: User) -> str:
         created_at=now,
         last_seen_at=now,
         reauthenticated_at=now,
-        ip=client_ip(),
-        user_agent=user_agent(),
+        ip=stored_ip(),
+        user_agent=stored_user_agent(),
     )
     db.session.add(record)
     db.session.commit()
