@@ -6,7 +6,7 @@ import itertools
 import logging
 
 from tests.accounts_support import bcrypt_spy, create_user, login, set_ip
-from tests.helpers import PASSWORD, free_port, post_form
+from tests.helpers import PASSWORD, csrf_token, free_port, post_form
 
 WRONG = "not the right password at all"
 
@@ -144,3 +144,30 @@ def test_signup_reset_and_resend_are_limited_per_ip(make_app, smtp):
     assert len(smtp.wait_for(6)) == 6
     other = set_ip(app.test_client(), "198.51.100.9")
     assert post_form(other, "/signup", {"email": "t@example.com", "password": PASSWORD}).status_code == 200
+
+
+def test_password_checks_in_account_settings_are_limited_too(make_app, smtp):
+    # Each form has its own per-IP budget of LOGIN_RATE_LIMIT.
+    app = make_app(LOGIN_RATE_LIMIT="3 per minute")
+    create_user(app, "ua@example.com")
+    client = set_ip(app.test_client(), "198.51.100.10")
+    assert login(client, "ua@example.com", PASSWORD).status_code == 302
+    token = csrf_token(client, "/account")
+    password_guesses = [
+        client.post(
+            "/account/password",
+            data={
+                "csrf_token": token,
+                "current_password": f"guess number {i}",
+                "new_password": "a fine new pass phrase 77",
+            },
+        ).status_code
+        for i in range(4)
+    ]
+    email_guesses = [
+        client.post(
+            "/account/email", data={"csrf_token": token, "password": f"guess number {i}", "new_email": "b@example.com"}
+        ).status_code
+        for i in range(4)
+    ]
+    assert password_guesses == email_guesses == [400, 400, 400, 429]

@@ -150,11 +150,11 @@ def test_absolute_lifetime_ends_a_busy_session(make_app, smtp):
 def test_expiry_with_real_short_timeouts(make_app, smtp):
     import time
 
-    app = make_app(SESSION_IDLE_TIMEOUT=1, SESSION_MAX_AGE=2)
+    app = make_app(SESSION_IDLE_TIMEOUT=2, SESSION_MAX_AGE=3)
     create_user(app, "sam@example.com")
     client = logged_in_client(app, "sam@example.com")
     assert client.get("/account").status_code == 200
-    time.sleep(1.2)
+    time.sleep(2.1)
     assert client.get("/account").status_code == 302
 
 

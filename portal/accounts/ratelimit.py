@@ -36,6 +36,9 @@ LIMITED_ENDPOINTS: dict[str, tuple[str, str]] = {
         "RESET_RATE_LIMIT",
         "Too many confirmation emails were requested from your network.",
     ),
+    # These check the current password: without a limit, a stolen session could guess it.
+    "accounts.change_password": ("LOGIN_RATE_LIMIT", "There have been too many password checks from your network."),
+    "accounts.change_email": ("LOGIN_RATE_LIMIT", "There have been too many password checks from your network."),
 }
 
 
