@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from tests.accounts_support import create_user, logged_in_client, set_ip
+from tests.accounts_support import (
+    create_user,
+    logged_in_client,
+    set_ip,
+    settle_mail,  # noqa: F401 - autouse fixture
+)
 from tests.helpers import PASSWORD, csrf_token
 
 TRACE = ("Traceback", 'File "', "sqlalchemy.exc")

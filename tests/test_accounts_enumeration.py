@@ -2,8 +2,22 @@
 
 from __future__ import annotations
 
-from tests.accounts_support import bcrypt_spy, create_user, login, normalise_page, set_ip
-from tests.helpers import PASSWORD, post_form, text_part
+import socket
+import threading
+import time
+
+import pytest
+
+from tests.accounts_support import (
+    bcrypt_spy,
+    create_user,
+    login,
+    normalise_page,
+    set_ip,
+    settle_mail,  # noqa: F401 - autouse fixture
+    wait_for_deliveries,
+)
+from tests.helpers import PASSWORD, csrf_token, post_form, text_part
 
 # Per-response randomness and clock-derived values; everything else must match byte for byte.
 VOLATILE_HEADERS = ("Content-Security-Policy", "Set-Cookie", "X-RateLimit-Reset", "Retry-After")
@@ -50,6 +64,7 @@ def test_reset_request_answers_the_same_for_unknown_addresses(app, smtp):
     unknown = post_form(set_ip(app.test_client(), "192.0.2.2"), "/reset-password", {"email": "unknown@example.com"})
     invalid = post_form(set_ip(app.test_client(), "192.0.2.3"), "/reset-password", {"email": "not an address"})
     assert _comparable(known) == _comparable(unknown) == _comparable(invalid)
+    assert wait_for_deliveries()
     [message] = smtp.wait_for(1)
     assert message["To"] == "known@example.com"
 
@@ -85,3 +100,51 @@ def test_unknown_email_costs_a_real_bcrypt_check_at_the_configured_cost(make_app
         login(app.test_client(), "garbage", "wrong password entirely")
         malformed = list(spy.costs)
     assert known == unknown == malformed == [5]
+
+
+@pytest.fixture
+def slow_smtp():
+    """A mail server that takes 1.5 s before it says hello (and then hangs up)."""
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.1)
+    stop = threading.Event()
+
+    def serve():
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            threading.Thread(target=lambda c=conn: (stop.wait(1.5), c.close()), daemon=True).start()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield server.getsockname()[1]
+    stop.set()
+    thread.join(5)
+    server.close()
+
+
+def test_reset_and_resend_answers_do_not_wait_for_the_mail_server(make_app, slow_smtp, caplog):
+    app = make_app(MAIL_SERVER="127.0.0.1", MAIL_PORT=slow_smtp)
+    create_user(app, "slow@example.com")
+    create_user(app, "pending@example.com", confirmed=False)
+    timings = {}
+    for path, email in (
+        ("/reset-password", "slow@example.com"),
+        ("/reset-password", "nobody@example.com"),
+        ("/confirm/resend", "pending@example.com"),
+        ("/confirm/resend", "nobody@example.com"),
+    ):
+        client = set_ip(app.test_client(), f"192.0.2.{len(timings) + 30}")
+        token = csrf_token(client, path)
+        start = time.perf_counter()
+        response = client.post(path, data={"csrf_token": token, "email": email})
+        timings[(path, email)] = time.perf_counter() - start
+        assert response.status_code == 200
+    # An email to a registered address would otherwise cost the server's 1.5 s before the answer.
+    assert max(timings.values()) < 1.0, timings
+    assert wait_for_deliveries()
+    assert any("could not be delivered" in r.getMessage() for r in caplog.records)

@@ -10,7 +10,13 @@ from sqlalchemy import select
 
 from portal.accounts.models import User
 from portal.accounts.password_policy import password_problem
-from tests.accounts_support import create_user, db_rows, login, set_ip
+from tests.accounts_support import (
+    create_user,
+    db_rows,
+    login,
+    set_ip,
+    settle_mail,  # noqa: F401 - autouse fixture
+)
 from tests.helpers import PASSWORD, post_form
 
 PREFIX = "Quiet rivers carry old maps toward the harbour where gulls argue about bread crumbs "  # 86 chars

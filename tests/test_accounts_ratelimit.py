@@ -5,7 +5,14 @@ from __future__ import annotations
 import itertools
 import logging
 
-from tests.accounts_support import bcrypt_spy, create_user, login, set_ip
+from tests.accounts_support import (
+    bcrypt_spy,
+    create_user,
+    login,
+    set_ip,
+    settle_mail,  # noqa: F401 - autouse fixture
+    wait_for_deliveries,
+)
 from tests.helpers import PASSWORD, csrf_token, free_port, post_form
 
 WRONG = "not the right password at all"
@@ -141,6 +148,7 @@ def test_signup_reset_and_resend_are_limited_per_ip(make_app, smtp):
     resends = [post_form(client, "/confirm/resend", {"email": "s0@example.com"}).status_code for _ in range(3)]
     assert resends == [200, 200, 429]
     # Two signups, two resets (one known address), two resends: six messages, no more.
+    assert wait_for_deliveries()
     assert len(smtp.wait_for(6)) == 6
     other = set_ip(app.test_client(), "198.51.100.9")
     assert post_form(other, "/signup", {"email": "t@example.com", "password": PASSWORD}).status_code == 200

@@ -8,7 +8,16 @@ from sqlalchemy import insert, select, update
 
 from portal.accounts.models import LoginAttempt
 from portal.db import utcnow
-from tests.accounts_support import create_user, db_exec, db_rows, link_from, login, normalise_page, set_ip
+from tests.accounts_support import (
+    create_user,
+    db_exec,
+    db_rows,
+    link_from,
+    login,
+    normalise_page,
+    set_ip,
+    settle_mail,  # noqa: F401 - autouse fixture
+)
 from tests.helpers import PASSWORD, post_form
 
 WRONG = "a wrong guess of a password"

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from portal import mail
-from portal.accounts import sessions, signals
+from portal.accounts import background_mail, sessions, signals
 from portal.accounts.models import LoginAttempt, LoginSession, User
 from portal.accounts.password_policy import password_problem
 from portal.accounts.requestinfo import stored_ip
@@ -141,8 +141,16 @@ def send_confirmation(user: User) -> None:
 
 def resend_confirmation(raw_email: str) -> None:
     user = find_user(raw_email)
-    if user is not None and not user.is_confirmed:
-        send_confirmation(user)
+    recipient = user if user is not None and not user.is_confirmed else None
+    # Rendered either way and delivered off the request: the answer takes as long for an
+    # unknown or already confirmed address as for one that gets an email.
+    background_mail.send_later(
+        recipient.email if recipient is not None else None,
+        f"Confirm your email address for {current_app.config['SITE_NAME']}",
+        "confirm",
+        confirm_url=link(f"/confirm/{confirmation_token(recipient) if recipient is not None else 'x'}"),
+        hours=CONFIRM_MAX_AGE // 3600,
+    )
 
 
 def confirm(token: str) -> User:
@@ -277,13 +285,12 @@ def login(raw_email: str, password: str) -> LoginResult:
 
 def request_reset(raw_email: str) -> None:
     user = find_user(raw_email)
-    if user is None:
-        return
-    mail.send_email(
-        user.email,
+    # Same rendering whether or not the address has an account; delivery off the request.
+    background_mail.send_later(
+        user.email if user is not None else None,
         f"Reset your {current_app.config['SITE_NAME']} password",
         "reset",
-        reset_url=link(f"/reset-password/{reset_token(user)}"),
+        reset_url=link(f"/reset-password/{reset_token(user) if user is not None else 'x'}"),
         minutes=RESET_MAX_AGE // 60,
     )
 
