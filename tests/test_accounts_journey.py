@@ -248,3 +248,4 @@ def test_create_admin_command(app, runner):
         result = runner.invoke(args=["users", "create-admin", *args, "--password-stdin"], input=stdin)
         assert result.exit_code != 0 and "Traceback" not in result.output
         assert "Error:" in result.output
+

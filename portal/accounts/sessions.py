@@ -11,10 +11,11 @@ import secrets
 from datetime import datetime, timedelta
 
 from flask import Flask, Response, current_app, g, request, session
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, or_, select, update
 
 from portal.accounts.models import LoginSession, User
 from portal.accounts.requestinfo import stored_ip, stored_user_agent
+from portal.accounts.writes import begin_write
 from portal.db import utcnow
 from portal.extensions import db, login_manager
 
@@ -45,6 +46,7 @@ def is_expired(record: LoginSession, now: datetime | None = None) -> bool:
 def start_session(user: User) -> str:
     """Create a fresh session for ``user`` and schedule its cookie; returns the raw id."""
     raw = secrets.token_urlsafe(32)
+    begin_write()
     now = utcnow()
     record = LoginSession(
         token_hash=_hash(raw),
@@ -80,31 +82,45 @@ def find_live_session(raw: str) -> LoginSession | None:
     if record is None:
         return None
     now = utcnow()
-    if is_expired(record, now):
-        db.session.delete(record)
-        db.session.commit()
-        return None
     # Write last-seen at a coarse grain: one UPDATE a minute, not one per request.
     grain = min(60.0, current_app.config["SESSION_IDLE_TIMEOUT"] / 10)
-    if (now - record.last_seen_at).total_seconds() >= grain:
-        record.last_seen_at = now
+    if not is_expired(record, now) and (now - record.last_seen_at).total_seconds() < grain:
+        return record
+    record_id = record.id
+    begin_write()
+    record = db.session.get(LoginSession, record_id)  # read again under the lock: it may be gone
+    if record is None:
+        return None
+    if is_expired(record, now):
+        db.session.execute(delete(LoginSession).where(LoginSession.id == record_id))
         db.session.commit()
+        return None
+    record.last_seen_at = now
+    db.session.commit()
     return record
+
+
+def revoke(session_id: int) -> None:
+    """End one session by id (a bulk delete: no error if a concurrent request ended it first)."""
+    begin_write()
+    db.session.execute(delete(LoginSession).where(LoginSession.id == session_id))
+    db.session.commit()
 
 
 def end_session(record: LoginSession | None) -> None:
     if record is not None:
-        db.session.delete(record)
-        db.session.commit()
+        revoke(record.id)
     session.clear()
     g.clear_login_cookie = True
     g._login_user = login_manager.anonymous_user()
 
 
 def end_all_sessions(user: User, keep: LoginSession | None = None) -> int:
-    statement = delete(LoginSession).where(LoginSession.user_id == user.id)
-    if keep is not None:
-        statement = statement.where(LoginSession.id != keep.id)
+    user_id, keep_id = user.id, keep.id if keep is not None else None
+    begin_write()
+    statement = delete(LoginSession).where(LoginSession.user_id == user_id)
+    if keep_id is not None:
+        statement = statement.where(LoginSession.id != keep_id)
     count = db.session.execute(statement).rowcount or 0
     db.session.commit()
     return count
@@ -112,6 +128,7 @@ def end_all_sessions(user: User, keep: LoginSession | None = None) -> int:
 
 def purge_expired(now: datetime | None = None) -> int:
     now = now or utcnow()
+    begin_write()
     idle_cut = now - idle_timeout()
     age_cut = now - max_age()
     statement = delete(LoginSession).where(
@@ -123,7 +140,9 @@ def purge_expired(now: datetime | None = None) -> int:
 
 
 def mark_reauthenticated(record: LoginSession) -> None:
-    record.reauthenticated_at = utcnow()
+    record_id = record.id
+    begin_write()
+    db.session.execute(update(LoginSession).where(LoginSession.id == record_id).values(reauthenticated_at=utcnow()))
     db.session.commit()
 
 

@@ -232,7 +232,6 @@ def revoke_sessions():  # type: ignore[no-untyped-def]
         sessions.end_session(record)
         flash("You are signed out.", "success")
         return redirect(url_for("main.home"))
-    db.session.delete(record)
-    db.session.commit()
+    sessions.revoke(record.id)
     flash("The session is signed out.", "success")
     return redirect(url_for("accounts.list_sessions"))
