@@ -189,3 +189,26 @@ def test_garbage_session_cookies_are_ignored(app, smtp):
         for path in ("/", "/account", "/login"):
             response = client.get(path)
             assert response.status_code in (200, 302), (value, path)
+
+
+def test_loading_the_user_never_commits_another_views_pending_work(make_app, smtp):
+    from flask_login import current_user
+
+    from portal.accounts.models import LoginAttempt
+    from portal.extensions import db
+
+    app = make_app(SESSION_IDLE_TIMEOUT=600)
+
+    @app.get("/_pending_then_user")
+    def pending_then_user():
+        db.session.add(LoginAttempt(ip="192.0.2.250", email_key="k" * 64, outcome="failure"))
+        user_id = current_user.id  # the first look at the user, with work pending
+        db.session.rollback()  # the view changes its mind
+        return str(user_id)
+
+    uid = create_user(app, "sam@example.com")
+    client = logged_in_client(app, "sam@example.com")
+    db_exec(app, update(LoginSession).values(last_seen_at=utcnow() - timedelta(seconds=120)))  # an update is due
+    assert client.get("/_pending_then_user").get_data(as_text=True) == str(uid)
+    assert db_rows(app, select(LoginAttempt.id).where(LoginAttempt.ip == "192.0.2.250")) == []
+    assert client.get("/account").status_code == 200

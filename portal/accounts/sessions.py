@@ -78,26 +78,47 @@ def current_session() -> LoginSession | None:
 def find_live_session(raw: str) -> LoginSession | None:
     if not raw or len(raw) > MAX_COOKIE_LENGTH:
         return None
-    record = db.session.scalar(select(LoginSession).where(LoginSession.token_hash == _hash(raw)))
-    if record is None:
+    # Checked and touched on connections of our own, in short transactions, before the
+    # request's session reads anything: on SQLite a commit from elsewhere after the request's
+    # first read would make the request's own later writes fail ("database is locked"), and
+    # the request's pending work is never flushed or committed from here.
+    columns = (LoginSession.id, LoginSession.created_at, LoginSession.last_seen_at)
+    with db.engine.connect() as connection:
+        row = connection.execute(select(*columns).where(LoginSession.token_hash == _hash(raw))).first()
+    if row is None:
         return None
     now = utcnow()
+    if is_expired(row, now):  # type: ignore[arg-type]
+        _touch(row.id, None)
+        return None
     # Write last-seen at a coarse grain: one UPDATE a minute, not one per request.
     grain = min(60.0, current_app.config["SESSION_IDLE_TIMEOUT"] / 10)
-    if not is_expired(record, now) and (now - record.last_seen_at).total_seconds() < grain:
-        return record
-    record_id = record.id
-    begin_write()
-    record = db.session.get(LoginSession, record_id)  # read again under the lock: it may be gone
-    if record is None:
-        return None
-    if is_expired(record, now):
-        db.session.execute(delete(LoginSession).where(LoginSession.id == record_id))
-        db.session.commit()
-        return None
-    record.last_seen_at = now
-    db.session.commit()
-    return record
+    if (now - row.last_seen_at).total_seconds() >= grain:
+        _touch(row.id, now)
+    with db.session.no_autoflush:
+        return db.session.get(LoginSession, row.id)
+
+
+def _touch(record_id: int, now: datetime | None) -> None:
+    """Record activity (or delete the expired row, ``now=None``) in a transaction of its own.
+
+    The statement is the transaction's first, so SQLite takes the write lock directly instead
+    of upgrading a read snapshot (which fails at once under concurrency).
+    """
+    with db.engine.begin() as connection:
+        row = LoginSession.id == record_id
+        if now is None:
+            connection.execute(delete(LoginSession).where(row))
+        else:
+            connection.execute(update(LoginSession).where(row).values(last_seen_at=now))
+
+
+def _load_login_early() -> None:
+    """Look the login session up at the start of the request, before any view reads or writes."""
+    if request.endpoint != "static" and cookie_name() in request.cookies:
+        from flask_login import current_user
+
+        current_user._get_current_object()  # type: ignore[attr-defined]
 
 
 def revoke(session_id: int) -> None:
@@ -188,4 +209,5 @@ def init_app(app: Flask) -> None:
     login_manager.login_view = "accounts.login"
     login_manager.login_message = "Please sign in to open that page."
     login_manager.login_message_category = "info"
+    app.before_request(_load_login_early)
     app.after_request(_write_cookie)
