@@ -212,3 +212,46 @@ def test_loading_the_user_never_commits_another_views_pending_work(make_app, smt
     assert client.get("/_pending_then_user").get_data(as_text=True) == str(uid)
     assert db_rows(app, select(LoginAttempt.id).where(LoginAttempt.ip == "192.0.2.250")) == []
     assert client.get("/account").status_code == 200
+
+
+def test_retention_rules_purge_expired_sessions_and_old_login_records(make_app, smtp):
+    from portal import personal_data
+    from portal.accounts.models import LoginAttempt
+
+    app = make_app(SESSION_IDLE_TIMEOUT=600, LOGIN_IP_RETENTION_DAYS=30)
+    create_user(app, "sam@example.com")
+    logged_in_client(app, "sam@example.com")
+    live = logged_in_client(app, "sam@example.com")
+    first = db_rows(app, select(LoginSession.id).order_by(LoginSession.id))[0].id
+    db_exec(
+        app, update(LoginSession).where(LoginSession.id == first).values(last_seen_at=utcnow() - timedelta(seconds=601))
+    )
+    oldest = db_rows(app, select(LoginAttempt.id).order_by(LoginAttempt.id))[0].id
+    db_exec(app, update(LoginAttempt).where(LoginAttempt.id == oldest).values(at=utcnow() - timedelta(days=31)))
+    rules = {rule.kind: rule for rule in personal_data.retention_rules()}
+    with app.app_context():
+        assert rules["expired login sessions"].purge() == 1
+        assert rules["login attempts (with IP addresses)"].purge() == 1
+    assert len(db_rows(app, select(LoginSession.id))) == 1 and live.get("/account").status_code == 200
+    assert [r.id for r in db_rows(app, select(LoginAttempt.id))] == [oldest + 1]
+
+
+def test_retention_rule_erases_accounts_never_confirmed(make_app, smtp):
+    from portal import personal_data
+    from portal.accounts.models import User
+
+    app = make_app(UNCONFIRMED_ACCOUNT_RETENTION_DAYS=7)
+    create_user(app, "never@example.com", confirmed=False)
+    create_user(app, "recent@example.com", confirmed=False)
+    create_user(app, "kept@example.com")
+    old = utcnow() - timedelta(days=8)
+    db_exec(
+        app, update(User).where(User.email_key.in_(["never@example.com", "kept@example.com"])).values(created_at=old)
+    )
+    rule = {r.kind: r for r in personal_data.retention_rules()}["unconfirmed accounts"]
+    with app.app_context():
+        assert rule.purge() == 1
+    assert sorted(r.email_key for r in db_rows(app, select(User.email_key))) == [
+        "kept@example.com",
+        "recent@example.com",
+    ]
