@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 from flask import Blueprint
 
@@ -20,7 +22,7 @@ def create_admin(email: str, password_stdin: bool) -> None:
     password = ""
     if existing is None:
         if password_stdin:
-            password = click.get_text_stream("stdin").readline().rstrip("\n")
+            password = sys.stdin.readline().rstrip("\r\n")
         else:
             password = click.prompt("Password for the new account", hide_input=True, confirmation_prompt=True)
     try:

@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import hashlib
-import hmac
 from dataclasses import dataclass
-from datetime import timedelta
 
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from portal import mail
-from portal.accounts import sessions, signals
+from portal.accounts import background_mail, sessions, signals, throttle
 from portal.accounts.models import LoginAttempt, LoginSession, User
 from portal.accounts.password_policy import password_problem
+from portal.accounts.requestinfo import stored_ip
+from portal.accounts.throttle import attempt_key
+from portal.accounts.writes import begin_write
 from portal.db import utcnow
 from portal.extensions import db
-from portal.security.client import client_ip
 from portal.security.passwords import dummy_verify, hash_password, needs_rehash, verify_password
 from portal.security.tokens import TokenError, make_token, read_token
 
@@ -58,7 +58,8 @@ def lookup_key(raw: str) -> str:
     try:
         return email_key(normalise_email(raw))
     except AccountError:
-        return email_key(raw or "")[:MAX_EMAIL_LENGTH]
+        # Never a valid key, but NUL must not reach the database (PostgreSQL refuses it).
+        return email_key(raw or "").replace("\x00", "")[:MAX_EMAIL_LENGTH]
 
 
 def find_user(raw_email: str) -> User | None:
@@ -98,9 +99,13 @@ def signup(raw_email: str, password: str, newsletter: bool = False) -> None:
     problem = password_problem(password, [email, email.split("@")[0], current_app.config["SITE_NAME"]])
     if problem:
         raise AccountError(problem)
+    # Both outcomes pay the same bcrypt work, so timing does not tell the address is registered;
+    # it happens before the write lock so signups do not queue behind each other's hashing.
+    password_hash = hash_password(password)
+    begin_write()
     existing = db.session.scalar(select(User).where(User.email_key == email_key(email)))
     if existing is None:
-        user = User(email=email, email_key=email_key(email), password_hash=hash_password(password))
+        user = User(email=email, email_key=email_key(email), password_hash=password_hash)
         db.session.add(user)
         try:
             db.session.flush()
@@ -113,8 +118,7 @@ def signup(raw_email: str, password: str, newsletter: bool = False) -> None:
             db.session.commit()
             send_confirmation(user)
             return
-    # Same bcrypt work as a real signup, so timing does not tell the address is registered.
-    hash_password(password)
+    db.session.rollback()  # nothing to write: release the lock before the email goes out
     if existing is not None:
         if existing.is_confirmed:
             mail.send_email(
@@ -140,8 +144,16 @@ def send_confirmation(user: User) -> None:
 
 def resend_confirmation(raw_email: str) -> None:
     user = find_user(raw_email)
-    if user is not None and not user.is_confirmed:
-        send_confirmation(user)
+    recipient = user if user is not None and not user.is_confirmed else None
+    # Rendered either way and delivered off the request: the answer takes as long for an
+    # unknown or already confirmed address as for one that gets an email.
+    background_mail.send_later(
+        recipient.email if recipient is not None else None,
+        f"Confirm your email address for {current_app.config['SITE_NAME']}",
+        "confirm",
+        confirm_url=link(f"/confirm/{confirmation_token(recipient) if recipient is not None else 'x'}"),
+        hours=CONFIRM_MAX_AGE // 3600,
+    )
 
 
 def confirm(token: str) -> User:
@@ -149,6 +161,7 @@ def confirm(token: str) -> User:
         payload = read_token("confirm", token, CONFIRM_MAX_AGE)
     except TokenError as error:
         raise AccountError(_token_message(error, "confirmation")) from None
+    begin_write()  # read and change under the lock: a link used twice at once confirms once
     user = _user_from_payload(payload)
     if user is None or payload.get("e") != _fingerprint(user.email_key):
         raise AccountError("This confirmation link is not valid. Request a new one below.")
@@ -174,11 +187,6 @@ def _token_message(error: TokenError, kind: str) -> str:
 
 # --- login -----------------------------------------------------------------------------------
 
-THROTTLE_FREE_FAILURES = 5
-THROTTLE_MAX_DELAY = 15 * 60
-THROTTLE_HOURLY_CAP = 100
-
-
 @dataclass
 class LoginResult:
     user: User | None = None
@@ -186,52 +194,11 @@ class LoginResult:
     retry_after: int = 0
 
 
-def attempt_key(raw_email: str) -> str:
-    """HMAC of the typed address: per-account throttling without storing strangers' addresses."""
-    secret = str(current_app.config["SECRET_KEY"]).encode()
-    return hmac.new(secret, lookup_key(raw_email).encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
-
-
-def _throttle_delay(key: str, user: User | None, ip: str) -> int:
-    """Seconds the next attempt on this account must wait; 0 when it may go ahead."""
-    now = utcnow()
-    window_start = now - timedelta(hours=1)
-    if user is not None:
-        window_start = max(window_start, user.password_changed_at)
-        # The owner's own network is never locked out by somebody else's guessing.
-        known_ip = db.session.scalar(
-            select(func.count()).where(
-                LoginAttempt.user_id == user.id, LoginAttempt.ip == ip, LoginAttempt.success.is_(True)
-            )
-        )
-        if known_ip:
-            return 0
-    last_success = db.session.scalar(
-        select(func.max(LoginAttempt.at)).where(LoginAttempt.email_key == key, LoginAttempt.success.is_(True))
-    )
-    if last_success is not None:
-        window_start = max(window_start, last_success)
-    failures, last_failure = db.session.execute(
-        select(func.count(), func.max(LoginAttempt.at)).where(
-            LoginAttempt.email_key == key,
-            LoginAttempt.outcome == "failure",
-            LoginAttempt.at > window_start,
-        )
-    ).one()
-    if failures >= THROTTLE_HOURLY_CAP:
-        return THROTTLE_MAX_DELAY
-    if failures < THROTTLE_FREE_FAILURES or last_failure is None:
-        return 0
-    delay = min(2 ** (failures - THROTTLE_FREE_FAILURES + 1), THROTTLE_MAX_DELAY)
-    wait = (last_failure + timedelta(seconds=delay) - now).total_seconds()
-    return max(0, int(wait + 0.999))
-
-
 def authenticate(raw_email: str, password: str) -> LoginResult:
-    ip = client_ip()
+    ip = stored_ip()
     key = attempt_key(raw_email)
     user = find_user(raw_email)
-    delay = _throttle_delay(key, user, ip)
+    delay = throttle.delay_for(key, user, ip)
     if delay:
         _record_attempt(ip, key, user, "throttled")
         return LoginResult(outcome="throttled", retry_after=delay)
@@ -245,13 +212,15 @@ def authenticate(raw_email: str, password: str) -> LoginResult:
     if not user.is_confirmed:
         _record_attempt(ip, key, user, "unconfirmed")
         return LoginResult(user=user, outcome="unconfirmed")
-    if needs_rehash(user.password_hash):
-        user.password_hash = hash_password(password)
-    _record_attempt(ip, key, user, "success")
+    upgraded = hash_password(password) if needs_rehash(user.password_hash) else None
+    _record_attempt(ip, key, user, "success", upgraded)
     return LoginResult(user=user, outcome="success")
 
 
-def _record_attempt(ip: str, key: str, user: User | None, outcome: str) -> None:
+def _record_attempt(ip: str, key: str, user: User | None, outcome: str, new_hash: str | None = None) -> None:
+    begin_write()
+    if user is not None and new_hash is not None:
+        user.password_hash = new_hash
     db.session.add(
         LoginAttempt(
             ip=ip,
@@ -276,13 +245,12 @@ def login(raw_email: str, password: str) -> LoginResult:
 
 def request_reset(raw_email: str) -> None:
     user = find_user(raw_email)
-    if user is None:
-        return
-    mail.send_email(
-        user.email,
+    # Same rendering whether or not the address has an account; delivery off the request.
+    background_mail.send_later(
+        user.email if user is not None else None,
         f"Reset your {current_app.config['SITE_NAME']} password",
         "reset",
-        reset_url=link(f"/reset-password/{reset_token(user)}"),
+        reset_url=link(f"/reset-password/{reset_token(user) if user is not None else 'x'}"),
         minutes=RESET_MAX_AGE // 60,
     )
 
@@ -301,8 +269,10 @@ def user_for_reset(token: str) -> User:
 
 
 def reset_password(token: str, new_password: str) -> User:
-    user = user_for_reset(token)
-    _set_password(user, new_password)
+    new_hash = _new_password_hash(user_for_reset(token), new_password)
+    begin_write()
+    user = user_for_reset(token)  # again, under the lock: two submissions of one link, one reset
+    user.password_hash, user.password_changed_at = new_hash, utcnow()
     if not user.is_confirmed:
         # The link reached the inbox, which is what confirmation proves.
         user.confirmed_at = utcnow()
@@ -316,18 +286,19 @@ def reset_password(token: str, new_password: str) -> User:
 def change_password(user: User, current_password: str, new_password: str, keep: LoginSession | None) -> None:
     if not verify_password(current_password, user.password_hash):
         raise AccountError("Your current password is not correct.")
-    _set_password(user, new_password)
+    new_hash = _new_password_hash(user, new_password)
+    begin_write()
+    user.password_hash, user.password_changed_at = new_hash, utcnow()
     db.session.commit()
     sessions.end_all_sessions(user, keep=keep)
     _notify_password_changed(user)
 
 
-def _set_password(user: User, new_password: str) -> None:
+def _new_password_hash(user: User, new_password: str) -> str:
     problem = password_problem(new_password, [user.email, user.email.split("@")[0], current_app.config["SITE_NAME"]])
     if problem:
         raise AccountError(problem)
-    user.password_hash = hash_password(new_password)
-    user.password_changed_at = utcnow()
+    return hash_password(new_password)
 
 
 def _notify_password_changed(user: User) -> None:
@@ -368,6 +339,7 @@ def confirm_email_change(token: str) -> User:
         payload = read_token("email-change", token, EMAIL_CHANGE_MAX_AGE)
     except TokenError as error:
         raise AccountError(_token_message(error, "email confirmation")) from None
+    begin_write()
     user = _user_from_payload(payload)
     new_email = payload.get("new") if isinstance(payload, dict) else None
     if user is None or not isinstance(new_email, str) or payload.get("cur") != _fingerprint(user.email_key):
@@ -391,6 +363,7 @@ def confirm_email_change(token: str) -> User:
 
 def create_admin(raw_email: str, password: str) -> User:
     email = normalise_email(raw_email)
+    begin_write()
     user = db.session.scalar(select(User).where(User.email_key == email_key(email)))
     if user is None:
         problem = password_problem(password, [email])

@@ -11,12 +11,13 @@ import secrets
 from datetime import datetime, timedelta
 
 from flask import Flask, Response, current_app, g, request, session
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, or_, select, update
 
 from portal.accounts.models import LoginSession, User
+from portal.accounts.requestinfo import stored_ip, stored_user_agent
+from portal.accounts.writes import begin_write
 from portal.db import utcnow
 from portal.extensions import db, login_manager
-from portal.security.client import client_ip, user_agent
 
 MAX_COOKIE_LENGTH = 128
 
@@ -45,6 +46,7 @@ def is_expired(record: LoginSession, now: datetime | None = None) -> bool:
 def start_session(user: User) -> str:
     """Create a fresh session for ``user`` and schedule its cookie; returns the raw id."""
     raw = secrets.token_urlsafe(32)
+    begin_write()
     now = utcnow()
     record = LoginSession(
         token_hash=_hash(raw),
@@ -52,8 +54,8 @@ def start_session(user: User) -> str:
         created_at=now,
         last_seen_at=now,
         reauthenticated_at=now,
-        ip=client_ip(),
-        user_agent=user_agent(),
+        ip=stored_ip(),
+        user_agent=stored_user_agent(),
     )
     db.session.add(record)
     db.session.commit()
@@ -76,35 +78,70 @@ def current_session() -> LoginSession | None:
 def find_live_session(raw: str) -> LoginSession | None:
     if not raw or len(raw) > MAX_COOKIE_LENGTH:
         return None
-    record = db.session.scalar(select(LoginSession).where(LoginSession.token_hash == _hash(raw)))
-    if record is None:
+    # Checked and touched on connections of our own, in short transactions, before the
+    # request's session reads anything: on SQLite a commit from elsewhere after the request's
+    # first read would make the request's own later writes fail ("database is locked"), and
+    # the request's pending work is never flushed or committed from here.
+    columns = (LoginSession.id, LoginSession.created_at, LoginSession.last_seen_at)
+    with db.engine.connect() as connection:
+        row = connection.execute(select(*columns).where(LoginSession.token_hash == _hash(raw))).first()
+    if row is None:
         return None
     now = utcnow()
-    if is_expired(record, now):
-        db.session.delete(record)
-        db.session.commit()
+    if is_expired(row, now):  # type: ignore[arg-type]
+        _touch(row.id, None)
         return None
     # Write last-seen at a coarse grain: one UPDATE a minute, not one per request.
     grain = min(60.0, current_app.config["SESSION_IDLE_TIMEOUT"] / 10)
-    if (now - record.last_seen_at).total_seconds() >= grain:
-        record.last_seen_at = now
-        db.session.commit()
-    return record
+    if (now - row.last_seen_at).total_seconds() >= grain:
+        _touch(row.id, now)
+    with db.session.no_autoflush:
+        return db.session.get(LoginSession, row.id)
+
+
+def _touch(record_id: int, now: datetime | None) -> None:
+    """Record activity (or delete the expired row, ``now=None``) in a transaction of its own.
+
+    The statement is the transaction's first, so SQLite takes the write lock directly instead
+    of upgrading a read snapshot (which fails at once under concurrency).
+    """
+    with db.engine.begin() as connection:
+        row = LoginSession.id == record_id
+        if now is None:
+            connection.execute(delete(LoginSession).where(row))
+        else:
+            connection.execute(update(LoginSession).where(row).values(last_seen_at=now))
+
+
+def _load_login_early() -> None:
+    """Look the login session up at the start of the request, before any view reads or writes."""
+    if request.endpoint != "static" and cookie_name() in request.cookies:
+        from flask_login import current_user
+
+        current_user._get_current_object()  # type: ignore[attr-defined]
+
+
+def revoke(session_id: int) -> None:
+    """End one session by id (a bulk delete: no error if a concurrent request ended it first)."""
+    begin_write()
+    db.session.execute(delete(LoginSession).where(LoginSession.id == session_id))
+    db.session.commit()
 
 
 def end_session(record: LoginSession | None) -> None:
     if record is not None:
-        db.session.delete(record)
-        db.session.commit()
+        revoke(record.id)
     session.clear()
     g.clear_login_cookie = True
     g._login_user = login_manager.anonymous_user()
 
 
 def end_all_sessions(user: User, keep: LoginSession | None = None) -> int:
-    statement = delete(LoginSession).where(LoginSession.user_id == user.id)
-    if keep is not None:
-        statement = statement.where(LoginSession.id != keep.id)
+    user_id, keep_id = user.id, keep.id if keep is not None else None
+    begin_write()
+    statement = delete(LoginSession).where(LoginSession.user_id == user_id)
+    if keep_id is not None:
+        statement = statement.where(LoginSession.id != keep_id)
     count = db.session.execute(statement).rowcount or 0
     db.session.commit()
     return count
@@ -112,6 +149,7 @@ def end_all_sessions(user: User, keep: LoginSession | None = None) -> int:
 
 def purge_expired(now: datetime | None = None) -> int:
     now = now or utcnow()
+    begin_write()
     idle_cut = now - idle_timeout()
     age_cut = now - max_age()
     statement = delete(LoginSession).where(
@@ -123,7 +161,9 @@ def purge_expired(now: datetime | None = None) -> int:
 
 
 def mark_reauthenticated(record: LoginSession) -> None:
-    record.reauthenticated_at = utcnow()
+    record_id = record.id
+    begin_write()
+    db.session.execute(update(LoginSession).where(LoginSession.id == record_id).values(reauthenticated_at=utcnow()))
     db.session.commit()
 
 
@@ -169,4 +209,5 @@ def init_app(app: Flask) -> None:
     login_manager.login_view = "accounts.login"
     login_manager.login_message = "Please sign in to open that page."
     login_manager.login_message_category = "info"
+    app.before_request(_load_login_early)
     app.after_request(_write_cookie)

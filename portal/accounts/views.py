@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_limiter import RateLimitExceeded
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from portal.accounts import service, sessions
+from portal.accounts import ratelimit, service, sessions
 from portal.accounts.forms import (
     ChangeEmailForm,
     ChangePasswordForm,
@@ -19,18 +20,15 @@ from portal.accounts.forms import (
 )
 from portal.accounts.models import LoginAttempt, LoginSession
 from portal.accounts.service import AccountError
-from portal.extensions import db, limiter
+from portal.extensions import db
 from portal.security.redirects import safe_path
 
 bp = Blueprint("accounts", __name__)
-
-
-def _limit(setting: str):  # type: ignore[no-untyped-def]
-    return limiter.limit(lambda: current_app.config[setting], methods=["POST"])
+# Blueprint-level: a refusal on an account form gets its own page, other 429s the generic one.
+bp.register_error_handler(RateLimitExceeded, ratelimit.handle_rate_limited)
 
 
 @bp.route("/signup", methods=["GET", "POST"])
-@_limit("SIGNUP_RATE_LIMIT")
 def signup():  # type: ignore[no-untyped-def]
     form = SignupForm()
     if form.validate_on_submit():
@@ -54,7 +52,6 @@ def confirm(token: str):  # type: ignore[no-untyped-def]
 
 
 @bp.route("/confirm/resend", methods=["GET", "POST"])
-@_limit("RESET_RATE_LIMIT")
 def resend_confirmation():  # type: ignore[no-untyped-def]
     form = EmailForm()
     if form.validate_on_submit():
@@ -64,7 +61,6 @@ def resend_confirmation():  # type: ignore[no-untyped-def]
 
 
 @bp.route("/login", methods=["GET", "POST"])
-@_limit("LOGIN_RATE_LIMIT")
 def login():  # type: ignore[no-untyped-def]
     next_path = safe_path(request.args.get("next"), "")
     if current_user.is_authenticated and request.method == "GET":
@@ -110,7 +106,6 @@ def logout():  # type: ignore[no-untyped-def]
 
 
 @bp.route("/reset-password", methods=["GET", "POST"])
-@_limit("RESET_RATE_LIMIT")
 def reset_request():  # type: ignore[no-untyped-def]
     form = EmailForm()
     if form.validate_on_submit():
@@ -237,7 +232,6 @@ def revoke_sessions():  # type: ignore[no-untyped-def]
         sessions.end_session(record)
         flash("You are signed out.", "success")
         return redirect(url_for("main.home"))
-    db.session.delete(record)
-    db.session.commit()
+    sessions.revoke(record.id)
     flash("The session is signed out.", "success")
     return redirect(url_for("accounts.list_sessions"))
