@@ -173,10 +173,16 @@ def confirm(token: str) -> User:
     return user
 
 
-def _user_from_payload(payload: object) -> User | None:
+def _user_from_payload(payload: object, lock: bool = False) -> User | None:
     if not isinstance(payload, dict) or not isinstance(payload.get("uid"), int):
         return None
-    return db.session.get(User, payload["uid"])
+    if not lock:
+        return db.session.get(User, payload["uid"])
+    # FOR UPDATE waits for a concurrent writer on PostgreSQL and re-reads its result
+    # (populate_existing bypasses the stale identity map); SQLite relies on write_lock instead.
+    return db.session.scalar(
+        select(User).where(User.id == payload["uid"]).with_for_update().execution_options(populate_existing=True)
+    )
 
 
 def _token_message(error: TokenError, kind: str) -> str:
@@ -255,12 +261,12 @@ def request_reset(raw_email: str) -> None:
     )
 
 
-def user_for_reset(token: str) -> User:
+def user_for_reset(token: str, lock: bool = False) -> User:
     try:
         payload = read_token("reset", token, RESET_MAX_AGE)
     except TokenError as error:
         raise AccountError(_token_message(error, "password reset")) from None
-    user = _user_from_payload(payload)
+    user = _user_from_payload(payload, lock=lock)
     if user is None or payload.get("pw") != _fingerprint(user.password_hash):
         raise AccountError(
             "This password reset link has already been used or is no longer valid. Please request a new one."
@@ -271,7 +277,9 @@ def user_for_reset(token: str) -> User:
 def reset_password(token: str, new_password: str) -> User:
     new_hash = _new_password_hash(user_for_reset(token), new_password)
     begin_write()
-    user = user_for_reset(token)  # again, under the lock: two submissions of one link, one reset
+    # Again, under the lock (SQLite) / with the row locked and re-read (PostgreSQL): two
+    # submissions of one link at once make one reset.
+    user = user_for_reset(token, lock=True)
     user.password_hash, user.password_changed_at = new_hash, utcnow()
     if not user.is_confirmed:
         # The link reached the inbox, which is what confirmation proves.
