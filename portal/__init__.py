@@ -11,7 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portal import config as config_module
 from portal import db as db_module
-from portal import errors, log, templating
+from portal import errors, log, ratelimit, templating
 from portal import extensions as ext
 from portal.config import ConfigError
 from portal.security import headers
@@ -61,7 +61,7 @@ def register_extensions(app: Flask) -> None:
     db_module.init_app(app)
     ext.migrate.init_app(app, ext.db, directory=str(Path(__file__).resolve().parent.parent / "migrations"))
     ext.login_manager.init_app(app)
-    ext.limiter.init_app(app)
+    ratelimit.init_app(app)
     ext.mail.init_app(app)
     ext.csrf.init_app(app)
     headers.init_app(app)

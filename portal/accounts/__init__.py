@@ -2,14 +2,37 @@
 
 from flask import Flask
 
+from portal import ratelimit
+
+TOO_MANY_CHECKS = "There have been too many password checks from your network."
+
+# endpoint -> (setting holding the per-IP rate, what the refusal page tells the person)
+LIMITS: dict[str, tuple[str, str]] = {
+    "accounts.login": (
+        "LOGIN_RATE_LIMIT",
+        "There have been too many sign-in attempts from your network in a short time. "
+        "This protects your account against password guessing.",
+    ),
+    "accounts.signup": ("SIGNUP_RATE_LIMIT", "Too many accounts were requested from your network in a short time."),
+    "accounts.reset_request": ("RESET_RATE_LIMIT", "Too many password reset emails were requested from your network."),
+    "accounts.resend_confirmation": (
+        "RESET_RATE_LIMIT",
+        "Too many confirmation emails were requested from your network.",
+    ),
+    # These check the current password: without a limit, a stolen session could guess it.
+    "accounts.change_password": ("LOGIN_RATE_LIMIT", TOO_MANY_CHECKS),
+    "accounts.change_email": ("LOGIN_RATE_LIMIT", TOO_MANY_CHECKS),
+}
+
 
 def init_app(app: Flask) -> None:
-    from portal.accounts import personal_data, ratelimit, sessions
+    from portal.accounts import personal_data, sessions
     from portal.accounts.cli import cli
     from portal.accounts.views import bp
 
     app.register_blueprint(bp)
     app.register_blueprint(cli)
-    ratelimit.init_app(app)
+    for endpoint, (setting, message) in LIMITS.items():
+        ratelimit.limit(app, endpoint, setting, message)
     sessions.init_app(app)
     personal_data.register()

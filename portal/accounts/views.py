@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
-from flask_limiter import RateLimitExceeded
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from portal.accounts import ratelimit, service, sessions
+from portal.accounts import service, sessions
 from portal.accounts.forms import (
     ChangeEmailForm,
     ChangePasswordForm,
@@ -24,8 +23,6 @@ from portal.extensions import db
 from portal.security.redirects import safe_path
 
 bp = Blueprint("accounts", __name__)
-# Blueprint-level: a refusal on an account form gets its own page, other 429s the generic one.
-bp.register_error_handler(RateLimitExceeded, ratelimit.handle_rate_limited)
 
 
 @bp.route("/signup", methods=["GET", "POST"])

@@ -2,6 +2,8 @@
 
 from flask import Flask
 
+from portal import ratelimit
+
 
 def init_app(app: Flask) -> None:
     from portal import personal_data
@@ -10,6 +12,8 @@ def init_app(app: Flask) -> None:
 
     registry.init_app(app)  # validates the configured services; a bad one stops start-up
     app.register_blueprint(bp)
+    # Every decision is a row of proof; a generous per-client cap keeps a script from filling the table.
+    ratelimit.limit(app, "consent.decide", "30 per minute", "Too many cookie choices were sent from your network.")
     app.before_request(page.allow_granted_sources)
     app.context_processor(page.context)
     personal_data.register("consent", (models.ConsentRecord,), service.export, service.erase, order=100)

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, jsonify, redirect, render_template, request, url_for
+from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
 from portal.consent import page, registry, service, state
 from portal.errors import render_error
-from portal.extensions import limiter
-from portal.security.client import client_ip
 from portal.security.redirects import safe_path, same_site_referrer
 
 bp = Blueprint("consent", __name__)
@@ -20,15 +18,9 @@ def _wants_json() -> bool:
     return request.accept_mimetypes.best == "application/json"
 
 
-def _limit_key() -> str:
-    # Flask-Limiter keeps the key prefix of the first app it was bound to; naming this app's own
-    # prefix keeps several apps in one process (the test suite) from sharing a counter.
-    return f"{current_app.config.get('RATELIMIT_KEY_PREFIX', '')}:{client_ip()}"
 
 
 @bp.post("/consent")
-# Every decision is a row of proof; a generous per-client cap keeps a script from filling the table.
-@limiter.limit("30 per minute", key_func=_limit_key)
 def decide():  # type: ignore[no-untyped-def]
     action = request.form.get("action", "")
     next_path = safe_path(request.form.get("next"), default=same_site_referrer())

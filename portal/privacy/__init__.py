@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Flask
 from limits import parse_many
 
+from portal import ratelimit
 from portal.config import ENV_PREFIX, ConfigError
 
 
@@ -16,6 +17,13 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(views.bp)
     app.register_blueprint(account_views.bp)
     app.register_blueprint(cli.cli)
+    # Password guesses on export and erasure count like sign-in attempts; inquiries have their own budget.
+    for endpoint in ("privacy_account.export", "privacy_account.delete"):
+        ratelimit.limit(
+            app, endpoint, "LOGIN_RATE_LIMIT", "There have been too many password checks from your network."
+        )
+    ratelimit.limit(app, "privacy.contact", "INQUIRY_RATE_LIMIT",
+                    "Too many messages were sent from your network in a short time.")
     personal_data.register("inquiries", (models.Inquiry,), inquiries.export, inquiries.erase, order=500)
     personal_data.register_retention(
         "answered data-protection inquiries", inquiries.purge_answered, "INQUIRY_RETENTION_DAYS"

@@ -6,15 +6,12 @@ from flask import Blueprint, Response, current_app, flash, redirect, render_temp
 from flask_login import current_user, login_required
 
 from portal.accounts import sessions
-from portal.extensions import limiter
 from portal.privacy import rights
 from portal.privacy.forms import PasswordForm
 from portal.privacy.rights import RightsError
 
 bp = Blueprint("privacy_account", __name__)
 
-# Password guesses here count against the same budget as the login form.
-password_limit = limiter.limit(lambda: current_app.config["LOGIN_RATE_LIMIT"], methods=["POST"])
 
 
 def _attachment() -> Response:
@@ -26,7 +23,6 @@ def _attachment() -> Response:
 
 @bp.route("/account/export", methods=["GET", "POST"])
 @login_required
-@password_limit
 def export():  # type: ignore[no-untyped-def]
     record = sessions.current_session()
     form = PasswordForm()
@@ -48,7 +44,6 @@ def export():  # type: ignore[no-untyped-def]
 
 @bp.post("/account/delete")
 @login_required
-@password_limit
 def delete():  # type: ignore[no-untyped-def]
     form = PasswordForm()
     if form.validate_on_submit():

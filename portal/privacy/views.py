@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user
 
 from portal.db import utcnow
-from portal.extensions import limiter
 from portal.privacy import inquiries, policy
 from portal.privacy.forms import InquiryForm, PostForm
 from portal.privacy.inquiries import InquiryError
@@ -26,7 +25,6 @@ def policy_page() -> str:
 
 
 @bp.route("/privacy/contact", methods=["GET", "POST"])
-@limiter.limit(lambda: current_app.config["INQUIRY_RATE_LIMIT"], methods=["POST"])
 def contact():  # type: ignore[no-untyped-def]
     form = InquiryForm()
     if not form.is_submitted() and current_user.is_authenticated:
