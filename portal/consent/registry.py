@@ -112,6 +112,16 @@ class Registry:
         }
 
 
+# GA4 and GTM load from and report to the same Google hosts.
+GOOGLE_HOSTS = ("www.googletagmanager.com", "*.google-analytics.com", "*.analytics.google.com")
+GOOGLE_CSP = (
+    ("script-src", ("https://www.googletagmanager.com",)),
+    ("connect-src", ("https://*.google-analytics.com", "https://*.analytics.google.com",
+                     "https://www.googletagmanager.com")),
+    ("img-src", ("https://*.google-analytics.com", "https://www.googletagmanager.com")),
+)
+
+
 def _google_services(config: Mapping[str, Any]) -> list[Service]:
     services = []
     ga_id = config.get("GA_MEASUREMENT_ID")
@@ -134,13 +144,8 @@ def _google_services(config: Mapping[str, Any]) -> list[Service]:
                     CookieSpec(f"_ga_{ga_id[2:]}", "2 years", "Keeps the state of your current visit."),
                     CookieSpec("_ga_*", "2 years", "Visit state of other Google Analytics properties."),
                 ),
-                hosts=("www.googletagmanager.com", "*.google-analytics.com", "*.analytics.google.com"),
-                csp=(
-                    ("script-src", ("https://www.googletagmanager.com",)),
-                    ("connect-src", ("https://*.google-analytics.com", "https://*.analytics.google.com",
-                                     "https://www.googletagmanager.com")),
-                    ("img-src", ("https://*.google-analytics.com", "https://www.googletagmanager.com")),
-                ),
+                hosts=GOOGLE_HOSTS,
+                csp=GOOGLE_CSP,
                 tag="consent/tags/ga4.html",
                 params=(("measurement_id", ga_id),),
                 google=True,
@@ -162,13 +167,8 @@ def _google_services(config: Mapping[str, Any]) -> list[Service]:
                     CookieSpec("_gid", "24 hours", "Tells visitors apart for one day."),
                     CookieSpec("_gat*", "1 minute", "Limits how often statistics are sent."),
                 ),
-                hosts=("www.googletagmanager.com", "*.google-analytics.com", "*.analytics.google.com"),
-                csp=(
-                    ("script-src", ("https://www.googletagmanager.com",)),
-                    ("connect-src", ("https://*.google-analytics.com", "https://*.analytics.google.com",
-                                     "https://www.googletagmanager.com")),
-                    ("img-src", ("https://*.google-analytics.com", "https://www.googletagmanager.com")),
-                ),
+                hosts=GOOGLE_HOSTS,
+                csp=GOOGLE_CSP,
                 tag="consent/tags/gtm.html",
                 params=(("container_id", gtm_id),),
                 google=True,
