@@ -1,0 +1,390 @@
+"""The sender: claims ledger rows in batches and sends each message at most once.
+
+Per message: check the subscription and mark the row "sending" (commit) -> hand it to SMTP ->
+mark it "sent" (commit) the moment the server accepts it. A crash between the two commits leaves
+"sending", which a later run reports as "uncertain" instead of guessing. Rows are owned by a
+claim owner with a lease, so a live concurrent sender's rows are never mistaken for a dead one's.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import smtplib
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from flask import current_app
+from sqlalchemy import func, or_, select, update
+
+from portal import mail
+from portal.accounts.models import User
+from portal.db import utcnow
+from portal.extensions import db
+from portal.newsletter import issues
+from portal.newsletter.models import (
+    CLAIMED,
+    FAILED,
+    PENDING,
+    SENDING,
+    SENT,
+    SKIPPED,
+    UNCERTAIN,
+    Delivery,
+    Issue,
+    Subscription,
+)
+from portal.newsletter.render import build_message, render_issue
+from portal.newsletter.subscriptions import unsubscribe_token
+
+FINAL = (SENT, FAILED, SKIPPED, UNCERTAIN)
+
+
+class Paused(RuntimeError):
+    """Too many consecutive connection failures: the SMTP server looks down. Resumable."""
+
+
+class _ConnectionLost(Exception):
+    pass
+
+
+@dataclass
+class SendOptions:
+    rate: float | None = None  # messages per second; None = as fast as the server takes them
+    resend_uncertain: bool = False
+    batch_size: int = 100
+    max_attempts: int = 3  # per recipient, for rejections by the server
+    retry_delay: float = 30.0  # seconds before a rejected recipient is tried again
+    max_failures: int = 5  # consecutive connection failures before pausing
+    failure_delay: float = 1.0  # back-off unit between reconnection attempts
+    lease: float = 300.0  # seconds a claim stays valid without renewal
+
+
+@dataclass
+class Outcome:
+    sent: int = 0
+    skipped: int = 0
+    rejected: int = 0
+    failed: int = 0
+    uncertain: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+
+def _process_start_time(pid: int) -> str:
+    """Field 22 of /proc/<pid>/stat: tells a reused pid from the process that made the claim."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            stat = handle.read()
+    except OSError:
+        return ""
+    fields = stat[stat.rfind(")") + 2 :].split()
+    if fields and fields[0] == "Z":  # killed but not yet reaped: dead
+        return "zombie"
+    return fields[19] if len(fields) > 19 else ""
+
+
+def make_owner() -> str:
+    pid = os.getpid()
+    return f"{socket.gethostname()}:{pid}:{_process_start_time(pid)}:{secrets.token_hex(4)}"
+
+
+def owner_is_dead(owner: str) -> bool:
+    """True only when certain: same host and the process is gone (or the pid was reused)."""
+    try:
+        host, pid_text, started, _nonce = owner.rsplit(":", 3)
+        pid = int(pid_text)
+    except ValueError:
+        return False
+    if host != socket.gethostname():
+        return False  # another host's sender: only its lease can expire
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass
+    current = _process_start_time(pid)
+    return current == "zombie" or (bool(started) and bool(current) and current != started)
+
+
+def _begin_write() -> None:
+    """SQLite: take the write lock up front (a read-then-write deferred transaction could fail
+    with SQLITE_BUSY instead of waiting). PostgreSQL: row locks do the job."""
+    if db.session.get_bind().dialect.name == "sqlite":
+        db.session.commit()
+        db.session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
+
+
+class Sender:
+    def __init__(
+        self,
+        issue_id: int,
+        options: SendOptions | None = None,
+        progress: Callable[[str], None] | None = None,
+    ) -> None:
+        self.issue_id = issue_id
+        self.options = options or SendOptions()
+        self.progress = progress or (lambda outcome: None)
+        self.owner = make_owner()
+        self.outcome = Outcome()
+        self._next_slot = time.monotonic()
+        self._renewed = time.monotonic()
+        self._failures = 0
+
+    # --- the run -------------------------------------------------------------------------------
+
+    def run(self) -> Outcome:
+        issue = issues.get_issue(self.issue_id)
+        if issue.started_at is None:
+            raise issues.IssueError(f"Issue {self.issue_id} has not been started; start it with the send command.")
+        self.rendered = render_issue(issue.subject, issue.body_markdown)
+        self.base_url = str(current_app.config["BASE_URL"])
+        db.session.rollback()
+        try:
+            if self.options.resend_uncertain:
+                self._update(Delivery.status == UNCERTAIN, status=PENDING, attempts=Delivery.attempts - 1)
+            self.recover_stale()
+            while True:
+                ids = self.claim()
+                if not ids and self.recover_stale():
+                    ids = self.claim()
+                if not ids:
+                    wait = self._retry_wait()
+                    if wait is None:
+                        break
+                    time.sleep(wait)
+                    continue
+                self.send_batch(ids)
+        finally:
+            self.release_own()
+        self._maybe_finish()
+        return self.outcome
+
+    def _update(self, *where, **values) -> int:  # type: ignore[no-untyped-def]
+        _begin_write()
+        values.setdefault("updated_at", utcnow())
+        count = db.session.execute(
+            update(Delivery).where(Delivery.issue_id == self.issue_id, *where).values(**values)
+        ).rowcount
+        db.session.commit()
+        return count or 0
+
+    def recover_stale(self) -> int:
+        """Rows held by a dead sender (same host, process gone) or an expired lease: "claimed"
+        ones go back to pending (never handed to SMTP); "sending" ones become uncertain."""
+        owners = db.session.scalars(
+            select(Delivery.claimed_by)
+            .where(Delivery.issue_id == self.issue_id, Delivery.status.in_((CLAIMED, SENDING)))
+            .where(Delivery.claimed_by != self.owner)
+            .distinct()
+        ).all()
+        db.session.rollback()
+        if not owners:
+            return 0
+        dead = [o for o in owners if o and owner_is_dead(o)]
+        expired = utcnow() - timedelta(seconds=self.options.lease)
+        stale = or_(Delivery.claimed_by.in_(dead), Delivery.claimed_at < expired)
+        base = (Delivery.claimed_by != self.owner, stale)
+        freed = self._update(Delivery.status == CLAIMED, *base, status=PENDING, claimed_by=None, claimed_at=None)
+        lost = self._update(Delivery.status == SENDING, *base, status=UNCERTAIN, claimed_by=None,
+                            last_error="the sender stopped after handing the message to SMTP")
+        return freed + lost
+
+    def claim(self) -> list[int]:
+        now = utcnow()
+        _begin_write()
+        query = (
+            select(Delivery.id)
+            .where(Delivery.issue_id == self.issue_id, Delivery.status == PENDING)
+            .where(or_(Delivery.next_attempt_at.is_(None), Delivery.next_attempt_at <= now))
+            .order_by(Delivery.id)
+            .limit(self._batch_size())
+        )
+        if db.session.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        ids = list(db.session.scalars(query))
+        if ids:
+            db.session.execute(
+                update(Delivery).where(Delivery.id.in_(ids))
+                .values(status=CLAIMED, claimed_by=self.owner, claimed_at=now, updated_at=now)
+            )
+        db.session.commit()
+        self._renewed = time.monotonic()
+        return ids
+
+    def _batch_size(self) -> int:
+        # A throttled batch should not outlive a fraction of its lease.
+        size = self.options.batch_size
+        if self.options.rate:
+            size = min(size, max(1, int(self.options.rate * self.options.lease / 10)))
+        return size
+
+    def _retry_wait(self) -> float | None:
+        """Seconds until the next rejected recipient may be retried, or None when nothing waits."""
+        earliest = db.session.scalar(
+            select(func.min(Delivery.next_attempt_at))
+            .where(Delivery.issue_id == self.issue_id, Delivery.status == PENDING)
+        )
+        db.session.rollback()
+        if earliest is None:
+            return None
+        return max(0.05, min((earliest - utcnow()).total_seconds(), self.options.retry_delay))
+
+    # --- one batch over one connection ---------------------------------------------------------
+
+    def send_batch(self, ids: list[int]) -> None:
+        remaining = list(ids)
+        try:
+            with mail.connection() as conn:
+                while remaining:
+                    self._throttle()
+                    delivery_id = remaining[0]
+                    recipient = self.prepare(delivery_id)
+                    if recipient is None:
+                        remaining.pop(0)
+                        continue
+                    self._send_one(conn, delivery_id, *recipient)
+                    remaining.pop(0)
+                    self._failures = 0
+        except (_ConnectionLost, smtplib.SMTPException, OSError) as error:
+            self._release(remaining)
+            self._failures += 1
+            if self._failures >= self.options.max_failures:
+                raise Paused(
+                    f"Paused: {self._failures} consecutive failures talking to the mail server "
+                    f"(last: {_describe(error)}). Nothing was lost; run the same command again to resume."
+                ) from None
+            time.sleep(self.options.failure_delay * self._failures)
+
+    def prepare(self, delivery_id: int) -> tuple[int, str, str] | None:
+        """Right before the message: is the subscription still active? Then mark it "sending"."""
+        now = utcnow()
+        _begin_write()
+        row = db.session.execute(
+            select(User.id, User.email, User.email_key, Subscription.active, User.confirmed_at)
+            .select_from(Delivery)
+            .join(User, User.id == Delivery.user_id)
+            .outerjoin(Subscription, Subscription.user_id == Delivery.user_id)
+            .where(Delivery.id == delivery_id)
+        ).first()
+        mine = (Delivery.id == delivery_id, Delivery.claimed_by == self.owner, Delivery.status == CLAIMED)
+        if row is None:  # the account was erased meanwhile (its ledger rows went with it)
+            db.session.commit()
+            return None
+        if not row.active or row.confirmed_at is None:
+            db.session.execute(update(Delivery).where(*mine).values(status=SKIPPED, claimed_by=None, updated_at=now))
+            db.session.commit()
+            self.outcome.skipped += 1
+            self.progress(SKIPPED)
+            return None
+        taken = db.session.execute(
+            update(Delivery).where(*mine)
+            .values(status=SENDING, attempts=Delivery.attempts + 1, claimed_at=now, updated_at=now)
+        ).rowcount
+        if time.monotonic() - self._renewed > self.options.lease / 4:
+            db.session.execute(
+                update(Delivery).where(Delivery.claimed_by == self.owner, Delivery.status == CLAIMED)
+                .values(claimed_at=now)
+            )
+            self._renewed = time.monotonic()
+        db.session.commit()
+        return (row.id, row.email, row.email_key) if taken == 1 else None
+
+    def _send_one(self, conn: mail.Sender, delivery_id: int, user_id: int, email: str, key: str) -> None:
+        url = f"{self.base_url}/newsletter/unsubscribe/{unsubscribe_token(user_id, key)}"
+        message = build_message(self.rendered, email, url)
+        try:
+            conn.send(message)
+        except smtplib.SMTPRecipientsRefused as error:
+            self._rejected(delivery_id, _describe(error))
+            return
+        except smtplib.SMTPResponseException as error:
+            if isinstance(error, smtplib.SMTPSenderRefused) or error.smtp_code == 421:
+                self._not_accepted(delivery_id, _describe(error))
+                raise _ConnectionLost() from error
+            self._rejected(delivery_id, _describe(error))
+            return
+        except TimeoutError as error:
+            # The server may have taken the message and been slow to say so: do not guess.
+            self._finish(delivery_id, status=UNCERTAIN, last_error=_describe(error))
+            self.outcome.uncertain += 1
+            self.progress(UNCERTAIN)
+            raise _ConnectionLost() from error
+        except (smtplib.SMTPException, OSError) as error:
+            # No "250" for this message: the server has not taken responsibility for it.
+            self._not_accepted(delivery_id, _describe(error))
+            raise _ConnectionLost() from error
+        self._finish(delivery_id, status=SENT, sent_at=utcnow(), last_error=None)
+        self.outcome.sent += 1
+        self.progress(SENT)
+
+    def _finish(self, delivery_id: int, **values) -> None:  # type: ignore[no-untyped-def]
+        values.setdefault("claimed_by", None)
+        values.setdefault("updated_at", utcnow())
+        db.session.execute(update(Delivery).where(Delivery.id == delivery_id).values(**values))
+        db.session.commit()
+
+    def _rejected(self, delivery_id: int, error: str) -> None:
+        attempts = db.session.scalar(select(Delivery.attempts).where(Delivery.id == delivery_id)) or 0
+        if attempts >= self.options.max_attempts:
+            self._finish(delivery_id, status=FAILED, last_error=error)
+            self.outcome.failed += 1
+            self.progress(FAILED)
+        else:
+            retry_at = utcnow() + timedelta(seconds=self.options.retry_delay)
+            self._finish(delivery_id, status=PENDING, last_error=error, next_attempt_at=retry_at)
+            self.outcome.rejected += 1
+
+    def _not_accepted(self, delivery_id: int, error: str) -> None:
+        # A connection problem is not the recipient's fault: it does not use up an attempt.
+        self._finish(delivery_id, status=PENDING, attempts=Delivery.attempts - 1, last_error=error)
+
+    def _release(self, ids: list[int]) -> None:
+        if ids:
+            self._update(Delivery.id.in_(ids), Delivery.claimed_by == self.owner, Delivery.status == CLAIMED,
+                         status=PENDING, claimed_by=None, claimed_at=None)
+
+    def release_own(self) -> None:
+        """On any exit: unsent claims go back; a message interrupted mid-handover is uncertain."""
+        db.session.rollback()
+        self._update(Delivery.claimed_by == self.owner, Delivery.status == CLAIMED,
+                     status=PENDING, claimed_by=None, claimed_at=None)
+        self._update(Delivery.claimed_by == self.owner, Delivery.status == SENDING,
+                     status=UNCERTAIN, claimed_by=None, last_error="interrupted while handing the message to SMTP")
+
+    def _throttle(self) -> None:
+        if not self.options.rate:
+            return
+        now = time.monotonic()
+        if self._next_slot > now:
+            time.sleep(self._next_slot - now)
+        self._next_slot = max(self._next_slot, now) + 1.0 / self.options.rate
+
+    def _maybe_finish(self) -> None:
+        open_rows = db.session.scalar(
+            select(func.count()).select_from(Delivery)
+            .where(Delivery.issue_id == self.issue_id, Delivery.status.in_((PENDING, CLAIMED, SENDING)))
+        )
+        if not open_rows:
+            db.session.execute(
+                update(Issue).where(Issue.id == self.issue_id, Issue.finished_at.is_(None)).values(finished_at=utcnow())
+            )
+        db.session.commit()
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        parts = [f"{code} {msg.decode(errors='replace') if isinstance(msg, bytes) else msg}"
+                 for code, msg in error.recipients.values()]
+        return ("rejected: " + "; ".join(parts))[:500]
+    if isinstance(error, smtplib.SMTPResponseException):
+        msg = error.smtp_error.decode(errors="replace") if isinstance(error.smtp_error, bytes) else error.smtp_error
+        return f"{error.smtp_code} {msg}"[:500]
+    return f"{type(error).__name__}: {error}"[:500]
