@@ -21,7 +21,7 @@ ALLOWED_TAGS = {
 ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "img": {"src", "alt", "title"}, "abbr": {"title"}}
 URL_SCHEMES = {"http", "https", "mailto"}
 # A Markdown link whose target is a script URL; the text part keeps only the link text.
-_SCRIPT_LINK = re.compile(r"\[([^\]]*)\]\(\s*(?:javascript|vbscript|data):[^)]*\)", re.IGNORECASE)
+_SCRIPT_LINK = re.compile(r"\[([^\]]*)\]\(\s*(?:javascript|vbscript|data):(?:[^()]|\([^()]*\))*\)", re.IGNORECASE)
 UNSUBSCRIBE_PLACEHOLDER = "\x00unsubscribe-url\x00"
 
 
