@@ -8,23 +8,22 @@ claim owner with a lease, so a live concurrent sender's rows are never mistaken 
 
 from __future__ import annotations
 
-import os
-import secrets
 import smtplib
-import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from flask import current_app
 from sqlalchemy import func, or_, select, update
+from sqlalchemy.engine import Connection
 
 from portal import mail
-from portal.accounts.models import User
 from portal.db import utcnow
 from portal.extensions import db
-from portal.newsletter import issues
+from portal.newsletter import issues, ledger
+from portal.newsletter.ledger import begin_write as _begin_write
 from portal.newsletter.models import (
     CLAIMED,
     FAILED,
@@ -35,12 +34,9 @@ from portal.newsletter.models import (
     UNCERTAIN,
     Delivery,
     Issue,
-    Subscription,
 )
-from portal.newsletter.render import build_message, render_issue
+from portal.newsletter.render import MessageFactory, render_issue
 from portal.newsletter.subscriptions import unsubscribe_token
-
-FINAL = (SENT, FAILED, SKIPPED, UNCERTAIN)
 
 
 class Paused(RuntimeError):
@@ -77,51 +73,6 @@ class Outcome:
         return time.monotonic() - self.started
 
 
-def _process_start_time(pid: int) -> str:
-    """Field 22 of /proc/<pid>/stat: tells a reused pid from the process that made the claim."""
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            stat = handle.read()
-    except OSError:
-        return ""
-    fields = stat[stat.rfind(")") + 2 :].split()
-    if fields and fields[0] == "Z":  # killed but not yet reaped: dead
-        return "zombie"
-    return fields[19] if len(fields) > 19 else ""
-
-
-def make_owner() -> str:
-    pid = os.getpid()
-    return f"{socket.gethostname()}:{pid}:{_process_start_time(pid)}:{secrets.token_hex(4)}"
-
-
-def owner_is_dead(owner: str) -> bool:
-    """True only when certain: same host and the process is gone (or the pid was reused)."""
-    try:
-        host, pid_text, started, _nonce = owner.rsplit(":", 3)
-        pid = int(pid_text)
-    except ValueError:
-        return False
-    if host != socket.gethostname():
-        return False  # another host's sender: only its lease can expire
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        pass
-    current = _process_start_time(pid)
-    return current == "zombie" or (bool(started) and bool(current) and current != started)
-
-
-def _begin_write() -> None:
-    """SQLite: take the write lock up front (a read-then-write deferred transaction could fail
-    with SQLITE_BUSY instead of waiting). PostgreSQL: row locks do the job."""
-    if db.session.get_bind().dialect.name == "sqlite":
-        db.session.commit()
-        db.session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
-
-
 class Sender:
     def __init__(
         self,
@@ -132,7 +83,10 @@ class Sender:
         self.issue_id = issue_id
         self.options = options or SendOptions()
         self.progress = progress or (lambda outcome: None)
-        self.owner = make_owner()
+        self.owner = ledger.make_owner()
+        self._unmarked: int | None = None  # accepted by SMTP, "sent" not yet committed
+        self._recipients: dict[int, tuple[int, str, str]] = {}
+        self._conn: Connection | None = None
         self.outcome = Outcome()
         self._next_slot = time.monotonic()
         self._renewed = time.monotonic()
@@ -144,7 +98,7 @@ class Sender:
         issue = issues.get_issue(self.issue_id)
         if issue.started_at is None:
             raise issues.IssueError(f"Issue {self.issue_id} has not been started; start it with the send command.")
-        self.rendered = render_issue(issue.subject, issue.body_markdown)
+        self.messages = MessageFactory(render_issue(issue.subject, issue.body_markdown))
         self.base_url = str(current_app.config["BASE_URL"])
         db.session.rollback()
         try:
@@ -188,7 +142,7 @@ class Sender:
         db.session.rollback()
         if not owners:
             return 0
-        dead = [o for o in owners if o and owner_is_dead(o)]
+        dead = [o for o in owners if o and ledger.owner_is_dead(o)]
         expired = utcnow() - timedelta(seconds=self.options.lease)
         stale = or_(Delivery.claimed_by.in_(dead), Delivery.claimed_at < expired)
         base = (Delivery.claimed_by != self.owner, stale)
@@ -216,6 +170,11 @@ class Sender:
                 .values(status=CLAIMED, claimed_by=self.owner, claimed_at=now, updated_at=now)
             )
         db.session.commit()
+        if ids:
+            # Addresses are read once per batch; MARK_SENDING re-checks them per message.
+            rows = db.session.execute(ledger.RECIPIENTS, {"ids": ids}).all()
+            self._recipients = {row[0]: (row[1], row[2], row[3]) for row in rows}
+            db.session.rollback()
         self._renewed = time.monotonic()
         return ids
 
@@ -245,15 +204,14 @@ class Sender:
             with mail.connection() as conn:
                 while remaining:
                     self._throttle()
-                    delivery_id = remaining[0]
+                    delivery_id = remaining.pop(0)
                     recipient = self.prepare(delivery_id)
-                    if recipient is None:
-                        remaining.pop(0)
-                        continue
-                    self._send_one(conn, delivery_id, *recipient)
-                    remaining.pop(0)
-                    self._failures = 0
+                    if recipient is not None:
+                        self._send_one(conn, delivery_id, *recipient)
+                        self._failures = 0
+                self._flush_sent()
         except (_ConnectionLost, smtplib.SMTPException, OSError) as error:
+            self._flush_sent()
             self._release(remaining)
             self._failures += 1
             if self._failures >= self.options.max_failures:
@@ -263,43 +221,72 @@ class Sender:
                 ) from None
             time.sleep(self.options.failure_delay * self._failures)
 
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """One write transaction on the sender's own connection (Core, not the ORM session: this
+        runs once per message). It also commits the "sent" mark of the previous message, so each
+        message costs one commit and "sent" is still committed before the next handover."""
+        if self._conn is None:
+            # SQLite: BEGIN IMMEDIATE (see ledger.begin_write); ignored on PostgreSQL.
+            self._conn = db.engine.connect().execution_options(sqlite_begin="IMMEDIATE")
+        with self._conn.begin():
+            if self._unmarked is not None:
+                self._conn.execute(ledger.MARK_SENT, {"did": self._unmarked, "now": utcnow()})
+            yield self._conn
+        self._unmarked = None
+
+    def _flush_sent(self) -> None:
+        if self._unmarked is not None:
+            with self._write():
+                pass
+
     def prepare(self, delivery_id: int) -> tuple[int, str, str] | None:
-        """Right before the message: is the subscription still active? Then mark it "sending"."""
-        now = utcnow()
-        _begin_write()
-        row = db.session.execute(
-            select(User.id, User.email, User.email_key, Subscription.active, User.confirmed_at)
-            .select_from(Delivery)
-            .join(User, User.id == Delivery.user_id)
-            .outerjoin(Subscription, Subscription.user_id == Delivery.user_id)
-            .where(Delivery.id == delivery_id)
-        ).first()
-        mine = (Delivery.id == delivery_id, Delivery.claimed_by == self.owner, Delivery.status == CLAIMED)
-        if row is None:  # the account was erased meanwhile (its ledger rows went with it)
-            db.session.commit()
-            return None
-        if not row.active or row.confirmed_at is None:
-            db.session.execute(update(Delivery).where(*mine).values(status=SKIPPED, claimed_by=None, updated_at=now))
-            db.session.commit()
+        """Right before the message: still subscribed, confirmed, same address? Then "sending"."""
+        recipient = self._recipients.pop(delivery_id, None)
+        if recipient is not None:
+            params = {"did": delivery_id, "owner": self.owner, "key": recipient[2], "now": utcnow()}
+            with self._write() as conn:
+                taken = conn.execute(ledger.MARK_SENDING, params).rowcount
+                self._renew_lease(conn)
+            if taken == 1:
+                return recipient
+        return self._why_not(delivery_id)
+
+    def _why_not(self, delivery_id: int) -> tuple[int, str, str] | None:
+        """The rare path: find out why the row could not be marked, and record it."""
+        with self._write() as conn:
+            row = conn.execute(ledger.WHY_NOT, {"did": delivery_id}).first()
+            if row is None or row.status != CLAIMED or row.claimed_by != self.owner:
+                return None  # erased meanwhile, or no longer ours (lease expired): leave it
+            if not row.active or row.confirmed_at is None:
+                conn.execute(
+                    update(Delivery).where(Delivery.id == delivery_id)
+                    .values(status=SKIPPED, claimed_by=None, updated_at=utcnow())
+                )
+                skipped = True
+            else:
+                skipped = False
+        if skipped:
             self.outcome.skipped += 1
             self.progress(SKIPPED)
             return None
-        taken = db.session.execute(
-            update(Delivery).where(*mine)
-            .values(status=SENDING, attempts=Delivery.attempts + 1, claimed_at=now, updated_at=now)
-        ).rowcount
+        # The address changed since the batch was claimed: try once more with the new one.
+        params = {"did": delivery_id, "owner": self.owner, "key": row.email_key, "now": utcnow()}
+        with self._write() as conn:
+            taken = conn.execute(ledger.MARK_SENDING, params).rowcount
+        return (row.user_id, row.email, row.email_key) if taken == 1 else None
+
+    def _renew_lease(self, conn: Connection) -> None:
         if time.monotonic() - self._renewed > self.options.lease / 4:
-            db.session.execute(
+            conn.execute(
                 update(Delivery).where(Delivery.claimed_by == self.owner, Delivery.status == CLAIMED)
-                .values(claimed_at=now)
+                .values(claimed_at=utcnow())
             )
             self._renewed = time.monotonic()
-        db.session.commit()
-        return (row.id, row.email, row.email_key) if taken == 1 else None
 
     def _send_one(self, conn: mail.Sender, delivery_id: int, user_id: int, email: str, key: str) -> None:
         url = f"{self.base_url}/newsletter/unsubscribe/{unsubscribe_token(user_id, key)}"
-        message = build_message(self.rendered, email, url)
+        message = self.messages.build(email, url)
         try:
             conn.send(message)
         except smtplib.SMTPRecipientsRefused as error:
@@ -321,25 +308,30 @@ class Sender:
             # No "250" for this message: the server has not taken responsibility for it.
             self._not_accepted(delivery_id, _describe(error))
             raise _ConnectionLost() from error
-        self._finish(delivery_id, status=SENT, sent_at=utcnow(), last_error=None)
+        self._unmarked = delivery_id
         self.outcome.sent += 1
         self.progress(SENT)
 
     def _finish(self, delivery_id: int, **values) -> None:  # type: ignore[no-untyped-def]
         values.setdefault("claimed_by", None)
         values.setdefault("updated_at", utcnow())
-        db.session.execute(update(Delivery).where(Delivery.id == delivery_id).values(**values))
-        db.session.commit()
+        with self._write() as conn:
+            conn.execute(update(Delivery).where(Delivery.id == delivery_id).values(**values))
 
     def _rejected(self, delivery_id: int, error: str) -> None:
-        attempts = db.session.scalar(select(Delivery.attempts).where(Delivery.id == delivery_id)) or 0
-        if attempts >= self.options.max_attempts:
-            self._finish(delivery_id, status=FAILED, last_error=error)
+        with self._write() as conn:
+            attempts = conn.scalar(select(Delivery.attempts).where(Delivery.id == delivery_id)) or 0
+            final = attempts >= self.options.max_attempts
+            retry_at = None if final else utcnow() + timedelta(seconds=self.options.retry_delay)
+            conn.execute(
+                update(Delivery).where(Delivery.id == delivery_id)
+                .values(status=FAILED if final else PENDING, last_error=error, next_attempt_at=retry_at,
+                        claimed_by=None, updated_at=utcnow())
+            )
+        if final:
             self.outcome.failed += 1
             self.progress(FAILED)
         else:
-            retry_at = utcnow() + timedelta(seconds=self.options.retry_delay)
-            self._finish(delivery_id, status=PENDING, last_error=error, next_attempt_at=retry_at)
             self.outcome.rejected += 1
 
     def _not_accepted(self, delivery_id: int, error: str) -> None:
@@ -354,6 +346,13 @@ class Sender:
     def release_own(self) -> None:
         """On any exit: unsent claims go back; a message interrupted mid-handover is uncertain."""
         db.session.rollback()
+        try:
+            self._flush_sent()
+        except Exception:  # the database itself failed: the row stays "sending" -> uncertain
+            db.session.rollback()
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
         self._update(Delivery.claimed_by == self.owner, Delivery.status == CLAIMED,
                      status=PENDING, claimed_by=None, claimed_at=None)
         self._update(Delivery.claimed_by == self.owner, Delivery.status == SENDING,
@@ -364,6 +363,7 @@ class Sender:
             return
         now = time.monotonic()
         if self._next_slot > now:
+            self._flush_sent()  # "sent" is recorded at once, not after the pause
             time.sleep(self._next_slot - now)
         self._next_slot = max(self._next_slot, now) + 1.0 / self.options.rate
 
