@@ -13,7 +13,7 @@ from portal.extensions import db as _db
 from portal.newsletter import issues
 from portal.newsletter.models import Delivery
 from portal.newsletter.sender import Paused, Sender, SendOptions
-from portal.newsletter.subscriptions import set_subscription
+from portal.newsletter.subscriptions import change, set_subscription
 from tests.helpers import html_part, path_of, text_part
 from tests.newsletter_support import copies_by_recipient, make_issue, make_subscribers, make_user
 
@@ -119,8 +119,7 @@ def _unsubscribe_in_other_thread(app, emails: list[str]) -> None:  # type: ignor
         with app.app_context():
             for email in emails:
                 user = _db.session.scalar(select(User).where(User.email_key == email))
-                set_subscription(user, False, "email-link")
-            _db.session.commit()
+                change(user, False, "email-link")
             _db.session.remove()
 
     thread = threading.Thread(target=work)

@@ -122,13 +122,15 @@ def start_issue(issue_id: int, second_this_month: bool = False, reason: str | No
         issue.cap_slot = started + 1
         issue.second_reason = reason if started >= 1 else None
         db.session.flush()
-        frozen = db.session.execute(
+        db.session.execute(
             insert(Delivery).from_select(
                 ["issue_id", "user_id", "status", "attempts", "updated_at"],
                 select(literal(issue_id), recipients_query().subquery().c.user_id, literal(PENDING), literal(0),
                        literal(now, type_=Delivery.updated_at.type)),
             )
-        ).rowcount
+        )
+        # Counted, not rowcount: psycopg reports -1 for INSERT ... SELECT through SQLAlchemy.
+        frozen = db.session.scalar(select(func.count()).select_from(Delivery).where(Delivery.issue_id == issue_id))
         result = StartResult(issue_id, True, started + 1, month, frozen or 0)
         db.session.commit()
         return result

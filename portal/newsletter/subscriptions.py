@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import select
 
 from portal.accounts.models import User
-from portal.db import utcnow
+from portal.db import utcnow, write_lock
 from portal.extensions import db
 from portal.newsletter.models import SOURCES, Subscription, SubscriptionEvent
 from portal.security.tokens import TokenError, make_token, read_token
@@ -49,6 +49,17 @@ def set_subscription(user: User, subscribed: bool, source: str, note: str = "") 
     row.changed_at = utcnow()
     db.session.add(SubscriptionEvent(user_id=user.id, subscribed=subscribed, source=source, note=note[:200]))
     return True
+
+
+def change(user: User, subscribed: bool, source: str, note: str = "") -> bool:
+    """``set_subscription`` in a transaction of its own, committed at once.
+
+    The write lock first: on SQLite a read-then-write transaction racing a sender's commits
+    would fail with "database is locked" instead of waiting (PostgreSQL: an advisory lock)."""
+    write_lock("newsletter-subscription")
+    changed = set_subscription(user, subscribed, source, note)
+    db.session.commit()
+    return changed
 
 
 def history(user: User) -> list[SubscriptionEvent]:
@@ -94,8 +105,7 @@ def user_for_token(token: str) -> User:
 def unsubscribe_with_token(token: str) -> User:
     """One-click unsubscribe: idempotent, commits at once so a send in progress sees it."""
     user = user_for_token(token)
-    set_subscription(user, False, "email-link")
-    db.session.commit()
+    change(user, False, "email-link")
     return user
 
 
@@ -108,6 +118,5 @@ def suppress(raw_email: str, reason: str) -> User:
     user = db.session.scalar(select(User).where(User.email_key == lookup_key(raw_email)))
     if user is None:
         raise SubscriptionError("No account has that address; nothing to suppress.")
-    set_subscription(user, False, reason, note=f"suppressed by operator ({reason})")
-    db.session.commit()
+    change(user, False, reason, note=f"suppressed by operator ({reason})")
     return user

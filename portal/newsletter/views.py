@@ -6,7 +6,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask_login import current_user, login_required
 from markupsafe import Markup
 
-from portal.extensions import csrf, db
+from portal.extensions import csrf
 from portal.newsletter import issues, subscriptions
 from portal.newsletter.forms import PreferencesForm
 from portal.newsletter.render import markdown_to_html
@@ -21,8 +21,7 @@ def preferences():  # type: ignore[no-untyped-def]
     form = PreferencesForm()
     if form.validate_on_submit():
         wanted = bool(form.subscribed.data)
-        subscriptions.set_subscription(current_user, wanted, "preferences")
-        db.session.commit()
+        subscriptions.change(current_user, wanted, "preferences")
         flash("You are subscribed to the newsletter." if wanted else "You are unsubscribed from the newsletter.",
               "success")
         return redirect(url_for("newsletter.preferences"))
