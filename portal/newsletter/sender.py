@@ -11,6 +11,7 @@ from __future__ import annotations
 import smtplib
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -22,7 +23,7 @@ from sqlalchemy.engine import Connection
 from portal import mail
 from portal.db import utcnow
 from portal.extensions import db
-from portal.newsletter import issues, ledger
+from portal.newsletter import issues, ledger, pipelined
 from portal.newsletter.ledger import begin_write as _begin_write
 from portal.newsletter.models import (
     CLAIMED,
@@ -101,6 +102,10 @@ class Sender:
         self.messages = MessageFactory(render_issue(issue.subject, issue.body_markdown))
         self.base_url = str(current_app.config["BASE_URL"])
         db.session.rollback()
+        # The sender's own connection, opened here (it needs the app context, the worker thread
+        # that overlaps commits with SMTP has none). SQLite: BEGIN IMMEDIATE, see ledger.begin_write.
+        self._conn = db.engine.connect().execution_options(sqlite_begin="IMMEDIATE")
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="newsletter-db")
         try:
             if self.options.resend_uncertain:
                 self._update(Delivery.status == UNCERTAIN, status=PENDING, attempts=Delivery.attempts - 1)
@@ -202,13 +207,17 @@ class Sender:
         remaining = list(ids)
         try:
             with mail.connection() as conn:
+                host = getattr(conn, "host", None)
                 while remaining:
                     self._throttle()
                     delivery_id = remaining.pop(0)
+                    ready = self._recipients.get(delivery_id)
+                    if host is not None and ready is not None and ready[1].isascii():
+                        pipelined.send(self, host, conn, delivery_id, self._recipients.pop(delivery_id))
+                        continue
                     recipient = self.prepare(delivery_id)
                     if recipient is not None:
                         self._send_one(conn, delivery_id, *recipient)
-                        self._failures = 0
                 self._flush_sent()
         except (_ConnectionLost, smtplib.SMTPException, OSError) as error:
             self._flush_sent()
@@ -226,9 +235,7 @@ class Sender:
         """One write transaction on the sender's own connection (Core, not the ORM session: this
         runs once per message). It also commits the "sent" mark of the previous message, so each
         message costs one commit and "sent" is still committed before the next handover."""
-        if self._conn is None:
-            # SQLite: BEGIN IMMEDIATE (see ledger.begin_write); ignored on PostgreSQL.
-            self._conn = db.engine.connect().execution_options(sqlite_begin="IMMEDIATE")
+        assert self._conn is not None, "opened in run()"
         with self._conn.begin():
             if self._unmarked is not None:
                 self._conn.execute(ledger.MARK_SENT, {"did": self._unmarked, "now": utcnow()})
@@ -251,6 +258,14 @@ class Sender:
             if taken == 1:
                 return recipient
         return self._why_not(delivery_id)
+
+    def mark_sending(self, delivery_id: int, key: str) -> bool:
+        """Runs on the worker thread while the SMTP envelope is under way (see pipelined)."""
+        params = {"did": delivery_id, "owner": self.owner, "key": key, "now": utcnow()}
+        with self._write() as conn:
+            taken = conn.execute(ledger.MARK_SENDING, params).rowcount
+            self._renew_lease(conn)
+        return taken == 1
 
     def _why_not(self, delivery_id: int) -> tuple[int, str, str] | None:
         """The rare path: find out why the row could not be marked, and record it."""
@@ -313,7 +328,12 @@ class Sender:
             # No "250" for this message: the server has not taken responsibility for it.
             self._not_accepted(delivery_id, _describe(error))
             raise _ConnectionLost() from error
+        self.accepted(delivery_id)
+
+    def accepted(self, delivery_id: int) -> None:
+        """The server took it: "sent" is committed with the next transaction (see _write)."""
         self._unmarked = delivery_id
+        self._failures = 0
         self.outcome.sent += 1
         self.progress(SENT)
 
@@ -355,6 +375,7 @@ class Sender:
             self._flush_sent()
         except Exception:  # the database itself failed: the row stays "sending" -> uncertain
             db.session.rollback()
+        self.pool.shutdown(wait=True)
         if self._conn is not None:
             self._conn.close()
             self._conn = None
