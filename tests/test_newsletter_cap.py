@@ -54,6 +54,7 @@ def test_one_per_month_under_concurrent_starts(app, db):
 
 
 def test_second_needs_the_flag_and_a_reason_and_a_third_never(app, db):
+    make_subscribers(1)
     ids = [make_issue(f"Issue {n}") for n in range(5)]
     issues.start_issue(ids[0])
     with pytest.raises(issues.CapError, match="needs --reason"):
@@ -68,6 +69,7 @@ def test_second_needs_the_flag_and_a_reason_and_a_third_never(app, db):
 def test_a_third_is_refused_even_with_the_limit_raised_to_two(make_app):
     app = make_app(NEWSLETTER_MONTHLY_LIMIT=2)
     with app.app_context():
+        make_subscribers(1)
         ids = [make_issue(f"Issue {n}") for n in range(3)]
         issues.start_issue(ids[0])
         issues.start_issue(ids[1])  # the configured limit allows two without the flag
@@ -84,6 +86,15 @@ def test_starting_the_same_issue_twice_resumes_it(app, db):
     assert first.started_now and first.recipients == 2
     assert not again.started_now and again.recipients == 2
     assert issues.status_counts(issue_id) == {"pending": 2}
+
+
+def test_an_issue_with_nobody_to_send_to_does_not_use_up_the_month(app, db):
+    first, second = make_issue("Nobody"), make_issue("Somebody")
+    with pytest.raises(issues.IssueError, match="Nobody is subscribed"):
+        issues.start_issue(first)
+    assert issues.get_issue(first).started_at is None
+    make_subscribers(1)
+    assert issues.start_issue(second).slot == 1
 
 
 def test_the_database_refuses_a_third_slot_even_when_the_code_is_bypassed(app, db):

@@ -110,7 +110,7 @@ def send(issue_id: int, second_this_month: bool, reason: str | None, rate: float
     _issue(issue_id)
     try:
         start = issues.start_issue(issue_id, second_this_month, reason)
-    except issues.CapError as error:
+    except (issues.CapError, issues.IssueError) as error:
         raise click.ClickException(str(error)) from None
     if start.started_now:
         click.echo(f"Issue {issue_id} started: slot {start.slot} of {start.month}, {start.recipients} recipients.")

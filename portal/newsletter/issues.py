@@ -131,6 +131,9 @@ def start_issue(issue_id: int, second_this_month: bool = False, reason: str | No
         )
         # Counted, not rowcount: psycopg reports -1 for INSERT ... SELECT through SQLAlchemy.
         frozen = db.session.scalar(select(func.count()).select_from(Delivery).where(Delivery.issue_id == issue_id))
+        if not frozen:
+            # Starting would use up a slot of the monthly cap for nobody.
+            raise IssueError("Nobody is subscribed (with a confirmed address): the issue was not started.")
         result = StartResult(issue_id, True, started + 1, month, frozen or 0)
         db.session.commit()
         return result
