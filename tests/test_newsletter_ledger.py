@@ -69,6 +69,11 @@ def test_recovery_respects_live_claims_and_reports_dead_handovers_as_uncertain(a
     time.sleep(0.2)
     assert sorted(copies_by_recipient(smtp.messages)) == [emails[1], emails[3], emails[5]]
     assert issues.get_issue(issue_id).finished_at is None  # two rows are still held by live senders
+    assert Sender(issue_id, SendOptions(**FAST)).run().sent == 0  # uncertain is not resent by default
+    resent = Sender(issue_id, SendOptions(resend_uncertain=True, **FAST)).run()
+    assert resent.sent == 1
+    time.sleep(0.2)
+    assert copies_by_recipient(smtp.messages)[emails[0]] == 1
 
 
 def test_mail_server_down_mid_send_pauses_then_resumes(make_app):
