@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import smtplib
 import socket
 
 from sqlalchemy import bindparam, select, update
@@ -109,3 +110,15 @@ WHY_NOT = (
     .outerjoin(Subscription, Subscription.user_id == Delivery.user_id)
     .where(Delivery.id == bindparam("did"))
 )
+
+
+def describe(error: BaseException) -> str:
+    """The server's answer for the ledger and the status report (never message content)."""
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        parts = [f"{code} {msg.decode(errors='replace') if isinstance(msg, bytes) else msg}"
+                 for code, msg in error.recipients.values()]
+        return ("rejected: " + "; ".join(parts))[:500]
+    if isinstance(error, smtplib.SMTPResponseException):
+        msg = error.smtp_error.decode(errors="replace") if isinstance(error.smtp_error, bytes) else error.smtp_error
+        return f"{error.smtp_code} {msg}"[:500]
+    return f"{type(error).__name__}: {error}"[:500]

@@ -25,6 +25,7 @@ from portal.db import utcnow
 from portal.extensions import db
 from portal.newsletter import issues, ledger, pipelined
 from portal.newsletter.ledger import begin_write as _begin_write
+from portal.newsletter.ledger import describe as _describe
 from portal.newsletter.models import (
     CLAIMED,
     FAILED,
@@ -404,14 +405,3 @@ class Sender:
                 update(Issue).where(Issue.id == self.issue_id, Issue.finished_at.is_(None)).values(finished_at=utcnow())
             )
         db.session.commit()
-
-
-def _describe(error: BaseException) -> str:
-    if isinstance(error, smtplib.SMTPRecipientsRefused):
-        parts = [f"{code} {msg.decode(errors='replace') if isinstance(msg, bytes) else msg}"
-                 for code, msg in error.recipients.values()]
-        return ("rejected: " + "; ".join(parts))[:500]
-    if isinstance(error, smtplib.SMTPResponseException):
-        msg = error.smtp_error.decode(errors="replace") if isinstance(error.smtp_error, bytes) else error.smtp_error
-        return f"{error.smtp_code} {msg}"[:500]
-    return f"{type(error).__name__}: {error}"[:500]
