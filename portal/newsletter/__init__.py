@@ -1,7 +1,40 @@
-"""The newsletter blueprint package (see the matching issue)."""
+"""Newsletter: opt-in subscriptions, one-click unsubscribe, the monthly cap and a sender that
+never sends the same issue twice to anyone."""
+
+from __future__ import annotations
+
+from typing import Any
 
 from flask import Flask
 
 
+def _on_signup(app: Flask, user: Any = None, newsletter: bool = False, **_: Any) -> None:
+    # Inside the signup transaction: the opt-in is committed with the account or not at all.
+    if newsletter and user is not None:
+        from portal.newsletter.subscriptions import set_subscription
+
+        set_subscription(user, True, "signup")
+
+
+def _on_deleting(app: Flask, user: Any = None, **_: Any) -> None:
+    if user is not None:
+        from portal.newsletter.personal_data import erase
+
+        erase(user)
+
+
 def init_app(app: Flask) -> None:
     """Register this area's blueprint, commands and hooks on the app."""
+    from portal.accounts import signals
+    from portal.newsletter import models, personal_data  # noqa: F401 - models register their tables
+    from portal.newsletter.cli import cli
+    from portal.newsletter.subscriptions import is_subscribed
+    from portal.newsletter.views import bp
+
+    app.register_blueprint(bp)
+    app.register_blueprint(cli)
+    # Weak references would let the receivers vanish; these are module-level functions anyway.
+    signals.user_signed_up.connect(_on_signup, weak=False)
+    signals.user_deleting.connect(_on_deleting, weak=False)
+    personal_data.register()
+    app.jinja_env.globals["newsletter_subscribed"] = is_subscribed

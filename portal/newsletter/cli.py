@@ -1,0 +1,198 @@
+"""``flask newsletter ...``: create, preview, test-send, send, status, suppress."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+from flask import Blueprint, current_app
+
+from portal import mail
+from portal.accounts.models import User
+from portal.extensions import db
+from portal.newsletter import issues, render
+from portal.newsletter.models import FAILED, STATUSES, UNCERTAIN, Issue
+from portal.newsletter.sender import Paused, Sender, SendOptions
+from portal.newsletter.subscriptions import SubscriptionError, suppress, unsubscribe_token
+
+cli = Blueprint("newsletter_cli", __name__, cli_group="newsletter")
+
+
+def _issue(issue_id: int) -> Issue:
+    try:
+        return issues.get_issue(issue_id)
+    except issues.IssueError as error:
+        raise click.ClickException(str(error)) from None
+
+
+@cli.cli.command("create")
+@click.option("--subject", required=True, help="The subject line.")
+@click.option("--body-file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The body, in Markdown.")
+def create(subject: str, body_file: Path) -> None:
+    """Create an issue; prints its id alone on the last line."""
+    try:
+        body = body_file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise click.ClickException(f"Cannot read {body_file}: {error}") from None
+    try:
+        issue = issues.create_issue(subject, body)
+    except issues.IssueError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"Created newsletter issue {issue.id!s}: {issue.subject}")
+    click.echo(str(issue.id))
+
+
+@cli.cli.command("preview")
+@click.argument("issue_id", type=int)
+@click.option("--part", type=click.Choice(["both", "text", "html"]), default="both", show_default=True)
+def preview(issue_id: int, part: str) -> None:
+    """Print the plain-text and HTML parts as a subscriber receives them."""
+    issue = _issue(issue_id)
+    rendered = render.render_issue(issue.subject, issue.body_markdown)
+    url = current_app.config["BASE_URL"] + "/newsletter/unsubscribe/<personal-token>"
+    message = render.build_message(rendered, "subscriber@example.invalid", url)
+    click.echo(f"Subject: {issue.subject}")
+    if part in ("both", "text"):
+        click.echo("----- text/plain -----")
+        click.echo(message.body)
+    if part in ("both", "html"):
+        click.echo("----- text/html -----")
+        click.echo(message.html)
+
+
+@cli.cli.command("test-send")
+@click.argument("issue_id", type=int)
+@click.argument("email")
+def test_send(issue_id: int, email: str) -> None:
+    """Send ISSUE_ID to EMAIL only; it does not start the issue and does not count for the cap."""
+    from portal.accounts.service import AccountError, lookup_key, normalise_email
+
+    try:
+        address = normalise_email(email)
+    except AccountError as error:
+        raise click.ClickException(str(error)) from None
+    issue = _issue(issue_id)
+    rendered = render.render_issue(f"[TEST] {issue.subject}", issue.body_markdown)
+    user = db.session.query(User).filter_by(email_key=lookup_key(address)).one_or_none()
+    base = current_app.config["BASE_URL"]
+    # A real link for an account holder; otherwise the preferences page (no token without a user).
+    url = f"{base}/newsletter"
+    if user is not None:
+        url = f"{base}/newsletter/unsubscribe/{unsubscribe_token(user.id, user.email_key)}"
+    try:
+        with mail.connection() as conn:
+            conn.send(render.build_message(rendered, address, url))
+    except Exception as error:
+        raise click.ClickException(f"The mail server did not take the message: {error}") from None
+    click.echo(f"Test copy of issue {issue_id} sent to {address} (the monthly cap is not affected).")
+
+
+@cli.cli.command("send")
+@click.argument("issue_id", type=int)
+@click.option("--second-this-month", is_flag=True, help="Allow a second issue this calendar month.")
+@click.option("--reason", help="Why a second issue this month (recorded).")
+@click.option("--rate", type=click.FloatRange(min=0.01, max=100000), help="Messages per second at most.")
+@click.option("--resend-uncertain", is_flag=True, help="Also resend deliveries whose outcome is uncertain.")
+@click.option("--batch-size", type=click.IntRange(1, 10000), default=100, show_default=True)
+@click.option("--max-failures", type=click.IntRange(1, 1000), default=5, show_default=True,
+              help="Consecutive connection failures before pausing.")
+@click.option("--retry-delay", type=click.FloatRange(0, 86400), default=30.0, show_default=True,
+              help="Seconds before a rejected recipient is tried again.")
+@click.option("--max-attempts", type=click.IntRange(1, 20), default=3, show_default=True)
+@click.option("--failure-delay", type=click.FloatRange(0, 60), default=1.0, show_default=True, hidden=True)
+def send(issue_id: int, second_this_month: bool, reason: str | None, rate: float | None, resend_uncertain: bool,
+         batch_size: int, max_failures: int, retry_delay: float, max_attempts: int, failure_delay: float) -> None:
+    """Start (within the monthly cap) and send ISSUE_ID; safe to run again after a crash."""
+    if reason and not second_this_month:
+        raise click.UsageError("--reason goes with --second-this-month.")
+    _issue(issue_id)
+    try:
+        start = issues.start_issue(issue_id, second_this_month, reason)
+    except (issues.CapError, issues.IssueError) as error:
+        raise click.ClickException(str(error)) from None
+    if start.started_now:
+        click.echo(f"Issue {issue_id} started: slot {start.slot} of {start.month}, {start.recipients} recipients.")
+    else:
+        click.echo(f"Issue {issue_id} started earlier ({start.month}); resuming.")
+    counts = issues.status_counts(issue_id)
+    total = sum(counts.values())
+    already = sum(counts.get(s, 0) for s in ("sent", "failed", "skipped", "uncertain"))
+    options = SendOptions(rate=rate, resend_uncertain=resend_uncertain, batch_size=batch_size,
+                          max_attempts=max_attempts, retry_delay=retry_delay, max_failures=max_failures,
+                          failure_delay=failure_delay)
+    if resend_uncertain:
+        already -= counts.get(UNCERTAIN, 0)
+    started = time.monotonic()
+    done = {"n": 0}
+
+    def show(_item: object) -> str:
+        elapsed = max(time.monotonic() - started, 1e-6)
+        return f"{already + done['n']}/{total} · {done['n'] / elapsed:.1f} msg/s"
+
+    paused: Paused | None = None
+    with click.progressbar(length=max(total, 1), label="Sending", show_eta=True, show_pos=False,
+                           item_show_func=show) as bar:
+        bar.update(already)
+
+        def progress(outcome: str) -> None:
+            done["n"] += 1
+            bar.update(1, outcome)
+
+        sender = Sender(issue_id, options, progress)
+        try:
+            outcome = sender.run()
+        except Paused as error:
+            paused, outcome = error, sender.outcome
+    elapsed = outcome.elapsed
+    counts = issues.status_counts(issue_id)
+    click.echo(
+        f"This run: {outcome.sent} sent, {outcome.skipped} skipped (unsubscribed meanwhile), "
+        f"{outcome.failed} failed, {outcome.uncertain} uncertain in {elapsed:.1f} s "
+        f"({outcome.sent / max(elapsed, 1e-6):.1f} msg/s)."
+    )
+    click.echo("Issue totals: " + _counts_line(counts))
+    if counts.get(UNCERTAIN):
+        click.echo(f"{counts[UNCERTAIN]} uncertain deliveries were not resent; see `flask newsletter status "
+                   f"{issue_id}`, and use --resend-uncertain to send them again.")
+    if paused is not None:
+        raise click.ClickException(str(paused))
+    if counts.get("pending") or counts.get("claimed") or counts.get("sending"):
+        click.echo("Another sender still holds part of this issue, or retries are due later; run again to finish.")
+
+
+def _counts_line(counts: dict[str, int]) -> str:
+    return ", ".join(f"{s} {counts.get(s, 0)}" for s in STATUSES) + f" (total {sum(counts.values())})"
+
+
+@cli.cli.command("status")
+@click.argument("issue_id", type=int)
+def status(issue_id: int) -> None:
+    """Counts per status, and the recipients that failed or are uncertain."""
+    issue = _issue(issue_id)
+    click.echo(f"Issue {issue.id}: {issue.subject}")
+    if issue.started_at is None:
+        click.echo("Not started.")
+        return
+    click.echo(f"Started {issue.started_at.isoformat()} (month {issue.started_month}, slot {issue.cap_slot})"
+               + (f"; reason for a second issue: {issue.second_reason}" if issue.second_reason else ""))
+    click.echo(f"Finished {issue.finished_at.isoformat()}" if issue.finished_at else "Not finished.")
+    counts = issues.status_counts(issue_id)
+    for name in STATUSES:
+        click.echo(f"  {name:<10} {counts.get(name, 0)}")
+    click.echo(f"  {'total':<10} {sum(counts.values())}")
+    for state, email, attempts, error in issues.problem_deliveries(issue_id, (FAILED, UNCERTAIN)):
+        click.echo(f"{state}: {email} (attempts {attempts}) {error or ''}".rstrip())
+
+
+@cli.cli.command("suppress")
+@click.argument("email")
+@click.option("--reason", type=click.Choice(["bounce", "complaint"]), required=True)
+def suppress_command(email: str, reason: str) -> None:
+    """Record a hard bounce or complaint for EMAIL as an unsubscription."""
+    try:
+        user = suppress(email, reason)
+    except SubscriptionError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"{user.email} is unsubscribed ({reason}).")

@@ -1,0 +1,10 @@
+"""Newsletter forms (Flask-WTF: CSRF on the logged-in preferences form)."""
+
+from __future__ import annotations
+
+from flask_wtf import FlaskForm
+from wtforms import BooleanField
+
+
+class PreferencesForm(FlaskForm):
+    subscribed = BooleanField("Send me the newsletter (at most once a month, in rare cases twice)")

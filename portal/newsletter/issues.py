@@ -1,0 +1,170 @@
+"""Issues and the monthly cap: creating, starting (the cap and the frozen recipient list), status."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from sqlalchemy import func, insert, literal, select
+
+from portal.accounts.models import User
+from portal.db import utcnow, write_lock
+from portal.extensions import db
+from portal.newsletter.models import PENDING, Delivery, Issue, Subscription
+
+HARD_MONTHLY_MAXIMUM = 2  # the policy's "in rare cases twice"; the schema allows slots 1 and 2 only
+MAX_SUBJECT = 200
+MAX_BODY = 200_000
+
+
+class CapError(RuntimeError):
+    """The monthly cap forbids starting this issue; the message says when the next may go out."""
+
+
+class IssueError(ValueError):
+    """Bad input for an issue (unknown id, empty subject...)."""
+
+
+def _zone() -> ZoneInfo:
+    return ZoneInfo(current_app.config["TIMEZONE"])
+
+
+def month_of(moment: datetime) -> str:
+    return moment.astimezone(_zone()).strftime("%Y-%m")
+
+
+def next_month_start(moment: datetime) -> datetime:
+    local = moment.astimezone(_zone())
+    year, month = (local.year + 1, 1) if local.month == 12 else (local.year, local.month + 1)
+    return datetime(year, month, 1, tzinfo=_zone())
+
+
+def create_issue(subject: str, body_markdown: str) -> Issue:
+    subject = (subject or "").strip()
+    if not subject or len(subject) > MAX_SUBJECT or "\n" in subject or "\r" in subject:
+        raise IssueError(f"The subject must be one line of 1 to {MAX_SUBJECT} characters.")
+    if not body_markdown.strip():
+        raise IssueError("The body is empty.")
+    if len(body_markdown) > MAX_BODY:
+        raise IssueError(f"The body is longer than {MAX_BODY} characters.")
+    issue = Issue(subject=subject, body_markdown=body_markdown)
+    db.session.add(issue)
+    db.session.commit()
+    return issue
+
+
+def get_issue(issue_id: int) -> Issue:
+    issue = db.session.get(Issue, issue_id)
+    if issue is None:
+        raise IssueError(f"There is no newsletter issue {issue_id}.")
+    return issue
+
+
+def recipients_query():  # type: ignore[no-untyped-def]
+    """Who receives an issue: confirmed accounts with an active subscription."""
+    return (
+        select(Subscription.user_id)
+        .join(User, User.id == Subscription.user_id)
+        .where(Subscription.active.is_(True), User.confirmed_at.is_not(None))
+    )
+
+
+@dataclass(frozen=True)
+class StartResult:
+    issue_id: int
+    started_now: bool  # False: it had started before, this run resumes it
+    slot: int
+    month: str
+    recipients: int
+
+
+def start_issue(issue_id: int, second_this_month: bool = False, reason: str | None = None) -> StartResult:
+    """Check the cap and mark the issue started, in ONE transaction under a lock.
+
+    The lock serialises concurrent starts (two operators at the same moment); the unique
+    (month, slot) pair with slot in {1, 2} is the database's own guard behind the code. The
+    recipient list is frozen into the ledger in the same transaction, so an issue is never
+    started without its ledger, nor given a second ledger.
+    """
+    reason = (reason or "").strip() or None
+    if second_this_month and not reason:
+        raise CapError("--second-this-month needs --reason TEXT: the reason is recorded.")
+    write_lock("newsletter-cap")
+    try:
+        issue = db.session.get(Issue, issue_id, populate_existing=True)
+        if issue is None:
+            raise IssueError(f"There is no newsletter issue {issue_id}.")
+        if issue.started_at is not None:
+            count = db.session.scalar(select(func.count()).select_from(Delivery).where(Delivery.issue_id == issue_id))
+            result = StartResult(issue_id, False, issue.cap_slot or 0, issue.started_month or "", count or 0)
+            db.session.rollback()
+            return result
+        now = utcnow()
+        month = month_of(now)
+        started = db.session.scalar(select(func.count()).select_from(Issue).where(Issue.started_month == month)) or 0
+        limit = current_app.config["NEWSLETTER_MONTHLY_LIMIT"]
+        next_at = next_month_start(now).strftime("%Y-%m-%d %H:%M %Z")
+        if started >= HARD_MONTHLY_MAXIMUM:
+            raise CapError(
+                f"Refused: {started} issues have already started sending in {month}; a third is never "
+                f"allowed. The next issue may go out from {next_at}."
+            )
+        if started >= limit and not second_this_month:
+            raise CapError(
+                f"Refused: {started} issue(s) already started sending in {month} "
+                f"(NEWSLETTER_MONTHLY_LIMIT={limit}). The next issue may go out from {next_at}; "
+                "a second one this month needs --second-this-month --reason TEXT."
+            )
+        issue.started_at = now
+        issue.started_month = month
+        issue.cap_slot = started + 1
+        issue.second_reason = reason if started >= 1 else None
+        db.session.flush()
+        db.session.execute(
+            insert(Delivery).from_select(
+                ["issue_id", "user_id", "status", "attempts", "updated_at"],
+                select(literal(issue_id), recipients_query().subquery().c.user_id, literal(PENDING), literal(0),
+                       literal(now, type_=Delivery.updated_at.type)),
+            )
+        )
+        # Counted, not rowcount: psycopg reports -1 for INSERT ... SELECT through SQLAlchemy.
+        frozen = db.session.scalar(select(func.count()).select_from(Delivery).where(Delivery.issue_id == issue_id))
+        if not frozen:
+            # Starting would use up a slot of the monthly cap for nobody.
+            raise IssueError("Nobody is subscribed (with a confirmed address): the issue was not started.")
+        result = StartResult(issue_id, True, started + 1, month, frozen or 0)
+        db.session.commit()
+        return result
+    except BaseException:
+        db.session.rollback()
+        raise
+
+
+def status_counts(issue_id: int) -> dict[str, int]:
+    rows = db.session.execute(
+        select(Delivery.status, func.count()).where(Delivery.issue_id == issue_id).group_by(Delivery.status)
+    ).all()
+    return {status: count for status, count in rows}
+
+
+def problem_deliveries(issue_id: int, statuses: tuple[str, ...]) -> list[tuple[str, str, int, str | None]]:
+    """(status, address, attempts, last error) of the deliveries an operator has to look at."""
+    rows = db.session.execute(
+        select(Delivery.status, User.email, Delivery.attempts, Delivery.last_error)
+        .join(User, User.id == Delivery.user_id)
+        .where(Delivery.issue_id == issue_id, Delivery.status.in_(statuses))
+        .order_by(Delivery.status, Delivery.id)
+    ).all()
+    return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+
+def archive() -> list[Issue]:
+    query = select(Issue).where(Issue.started_at.is_not(None)).order_by(Issue.started_at.desc())
+    return list(db.session.scalars(query))
+
+
+def archived_issue(issue_id: int) -> Issue | None:
+    issue = db.session.get(Issue, issue_id)
+    return issue if issue is not None and issue.started_at is not None else None

@@ -1,0 +1,98 @@
+"""Newsletter data: subscriptions with their history, issues, and the per-recipient delivery ledger."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from portal.db import UTCDateTime, utcnow
+from portal.extensions import db
+
+# Where a subscription change came from: the proof that the recipient asked for it.
+SOURCES = ("signup", "preferences", "email-link", "admin", "bounce", "complaint")
+
+# Delivery statuses. "claimed": reserved by a sender, not yet handed to SMTP (safe to give to
+# another sender if the owner died). "sending": handed to SMTP, acceptance not yet recorded — if
+# the owner died it becomes "uncertain" and is never resent without --resend-uncertain.
+PENDING, CLAIMED, SENDING, SENT = "pending", "claimed", "sending", "sent"
+FAILED, UNCERTAIN, SKIPPED = "failed", "uncertain", "skipped"
+STATUSES = (PENDING, CLAIMED, SENDING, SENT, FAILED, UNCERTAIN, SKIPPED)
+
+
+class Subscription(db.Model):
+    """The current state, one row per user who ever chose; absence means not subscribed."""
+
+    __tablename__ = "newsletter_subscriptions"
+
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=False)
+    changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class SubscriptionEvent(db.Model):
+    """Every change with its time and source, kept for as long as the account exists."""
+
+    __tablename__ = "newsletter_subscription_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    subscribed: Mapped[bool] = mapped_column(Boolean)
+    source: Mapped[str] = mapped_column(String(16))
+    note: Mapped[str] = mapped_column(String(200), default="")
+
+
+class Issue(db.Model):
+    """One newsletter issue. ``started_month`` + ``cap_slot`` are the monthly cap in the schema:
+    unique together and the slot can only be 1 or 2, so a third issue in a month cannot be
+    recorded as started even by code that skips the checks."""
+
+    __tablename__ = "newsletter_issues"
+    __table_args__ = (
+        UniqueConstraint("started_month", "cap_slot", name="uq_newsletter_issues_month_slot"),
+        CheckConstraint("cap_slot IN (1, 2)", name="cap_slot_1_or_2"),
+        CheckConstraint(
+            "(started_at IS NULL AND started_month IS NULL AND cap_slot IS NULL)"
+            " OR (started_at IS NOT NULL AND started_month IS NOT NULL AND cap_slot IS NOT NULL)",
+            name="started_has_slot",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    subject: Mapped[str] = mapped_column(String(200))
+    body_markdown: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # "YYYY-MM" of started_at in TIMEZONE: the calendar month the cap counts in.
+    started_month: Mapped[str | None] = mapped_column(String(7), nullable=True)
+    cap_slot: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    second_reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class Delivery(db.Model):
+    """The ledger: one row per (issue, recipient), frozen when the issue starts sending.
+
+    No address is stored here: the sender reads it from the account right before each message,
+    so an erased account or a changed address never leaves a copy in the ledger."""
+
+    __tablename__ = "newsletter_deliveries"
+    __table_args__ = (
+        UniqueConstraint("issue_id", "user_id", name="uq_newsletter_deliveries_issue_user"),
+        Index("ix_newsletter_deliveries_issue_status", "issue_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    issue_id: Mapped[int] = mapped_column(ForeignKey("newsletter_issues.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(12), default=PENDING)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    # "host:pid:start-time:nonce" of the sender holding the row, and when it last renewed it.
+    claimed_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

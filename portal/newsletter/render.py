@@ -1,0 +1,165 @@
+"""Issue rendering: Markdown to sanitised HTML plus a plain-text part, and per-recipient messages."""
+
+from __future__ import annotations
+
+import base64
+import html
+import re
+import secrets
+from dataclasses import dataclass
+from email.header import Header
+from email.utils import formataddr, formatdate, make_msgid, parseaddr
+from urllib.parse import urlsplit
+
+import markdown
+import nh3
+from flask import current_app, render_template
+from flask_mail import Message
+from markupsafe import Markup
+
+ALLOWED_TAGS = {
+    "a", "abbr", "b", "blockquote", "br", "code", "em", "h1", "h2", "h3", "h4", "h5", "h6", "hr",
+    "i", "img", "li", "ol", "p", "pre", "strong", "table", "tbody", "td", "th", "thead", "tr", "ul",
+}
+ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "img": {"src", "alt", "title"}, "abbr": {"title"}}
+URL_SCHEMES = {"http", "https", "mailto"}
+# A Markdown link whose target is a script URL; the text part keeps only the link text.
+_SCRIPT_LINK = re.compile(r"\[([^\]]*)\]\(\s*(?:javascript|vbscript|data):(?:[^()]|\([^()]*\))*\)", re.IGNORECASE)
+UNSUBSCRIBE_PLACEHOLDER = "\x00unsubscribe-url\x00"
+
+
+def markdown_to_html(source: str) -> str:
+    """Markdown is trusted to format, never to inject: everything goes through nh3's allow-list."""
+    raw = markdown.markdown(source, extensions=["tables", "fenced_code", "sane_lists"], output_format="html")
+    return nh3.clean(
+        raw,
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes=URL_SCHEMES,
+        link_rel="noopener noreferrer",
+    )
+
+
+def markdown_to_text(source: str) -> str:
+    """Markdown reads well as plain text; drop raw HTML (scripts with their content) and script links."""
+    without_links = _SCRIPT_LINK.sub(r"\1", source)
+    return html.unescape(nh3.clean(without_links, tags=set())).strip()
+
+
+@dataclass(frozen=True)
+class RenderedIssue:
+    """Both parts rendered once per send; only the unsubscribe link differs per recipient."""
+
+    subject: str
+    text: str
+    html: str
+
+
+def render_issue(subject: str, body_markdown: str) -> RenderedIssue:
+    context = {
+        "site_name": current_app.config["SITE_NAME"],
+        "base_url": current_app.config["BASE_URL"],
+        "subject": subject,
+        "unsubscribe_url": UNSUBSCRIBE_PLACEHOLDER,
+        "preferences_url": current_app.config["BASE_URL"] + "/newsletter",
+    }
+    text = render_template("email/newsletter.txt", body_text=markdown_to_text(body_markdown), **context)
+    body_html = render_template(
+        "email/newsletter.html", body_html=Markup(markdown_to_html(body_markdown)), **context  # noqa: S704 - nh3-sanitised
+    )
+    return RenderedIssue(subject, text, body_html)
+
+
+def list_id() -> str:
+    host = urlsplit(current_app.config["BASE_URL"]).hostname or "localhost"
+    name = current_app.config["SITE_NAME"].replace('"', "")
+    return f'"{name} newsletter" <newsletter.{host}>'
+
+
+def build_message(rendered: RenderedIssue, to: str, unsubscribe_url: str) -> Message:
+    """The per-recipient message with the RFC 2369 / RFC 8058 headers."""
+    message = Message(
+        subject=rendered.subject,
+        recipients=[to],
+        body=rendered.text.replace(UNSUBSCRIBE_PLACEHOLDER, unsubscribe_url),
+        html=rendered.html.replace(UNSUBSCRIBE_PLACEHOLDER, html.escape(unsubscribe_url)),
+        extra_headers={
+            "List-Unsubscribe": f"<{unsubscribe_url}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            "List-Id": list_id(),
+            # Bulk mail: tell auto-responders not to answer it.
+            "Auto-Submitted": "auto-generated",
+            "Precedence": "bulk",
+        },
+    )
+    message.msgId = make_msgid(domain=urlsplit(current_app.config["BASE_URL"]).hostname or "localhost")
+    return message
+
+
+def _header(value: str, name: str) -> str:
+    """Encoded (RFC 2047) only when needed; folded either way."""
+    return Header(value, "us-ascii" if value.isascii() else "utf-8", header_name=name).encode(linesep="\n")
+
+
+class PreparedMessage(Message):
+    """A Flask-Mail message whose bytes were assembled by ``MessageFactory`` (see there)."""
+
+    def __init__(self, raw: bytes, to: str, sender: str) -> None:
+        super().__init__(subject="newsletter", recipients=[to], sender=sender)
+        self._raw = raw
+
+    def as_bytes(self) -> bytes:
+        return self._raw
+
+    def as_string(self) -> str:
+        return self._raw.decode("ascii")
+
+
+class MessageFactory:
+    """Per-recipient messages for a whole send, without re-running the email package each time.
+
+    Serialising a Message through ``email.generator`` costs milliseconds, more than the SMTP
+    round trip itself; at 100 000 recipients that halves the throughput. Everything but the
+    address and the unsubscribe link is the same for every recipient, so the headers are
+    encoded once and each body part is base64-encoded (C code) per recipient. Addresses that
+    are not plain ASCII take the ordinary ``build_message`` path.
+    """
+
+    def __init__(self, rendered: RenderedIssue) -> None:
+        config = current_app.config
+        self.rendered = rendered
+        self.sender = str(config["MAIL_DEFAULT_SENDER"])
+        self.domain = urlsplit(config["BASE_URL"]).hostname or "localhost"
+        name, address = parseaddr(self.sender)
+        self.head = (
+            f"From: {formataddr((name, address), charset='utf-8')}\n"
+            f"Subject: {_header(rendered.subject, 'Subject')}\n"
+            f"List-Id: {_header(list_id(), 'List-Id')}\n"
+            "List-Unsubscribe-Post: List-Unsubscribe=One-Click\n"
+            "Auto-Submitted: auto-generated\nPrecedence: bulk\nMIME-Version: 1.0\n"
+        )
+
+    def build(self, to: str, unsubscribe_url: str) -> Message:
+        if not to.isascii() or "\n" in to or "\r" in to or not unsubscribe_url.isascii():
+            return build_message(self.rendered, to, unsubscribe_url)
+        text = self.rendered.text.replace(UNSUBSCRIBE_PLACEHOLDER, unsubscribe_url)
+        body_html = self.rendered.html.replace(UNSUBSCRIBE_PLACEHOLDER, html.escape(unsubscribe_url))
+        boundary = f"=_portal_{secrets.token_hex(12)}"
+        part = f'--{boundary}\nContent-Type: text/%s; charset="utf-8"\nContent-Transfer-Encoding: base64\n\n'
+        raw = b"".join(
+            (
+                (
+                    f"{self.head}To: {to}\nDate: {formatdate(localtime=False)}\n"
+                    f"Message-ID: {make_msgid(domain=self.domain)}\n"
+                    f"List-Unsubscribe: <{unsubscribe_url}>\n"
+                    f'Content-Type: multipart/alternative; boundary="{boundary}"\n\n'
+                    + part % "plain"
+                ).encode("ascii"),
+                base64.encodebytes(text.encode("utf-8")),
+                (part % "html").encode("ascii"),
+                base64.encodebytes(body_html.encode("utf-8")),
+                f"--{boundary}--\n".encode("ascii"),
+            )
+        )
+        # SMTP wants CRLF line ends, and smtplib does not convert them in bytes.
+        return PreparedMessage(raw.replace(b"\n", b"\r\n"), to, self.sender)

@@ -1,0 +1,122 @@
+"""Subscribing and unsubscribing: every change recorded with its time and source."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from sqlalchemy import select
+
+from portal.accounts.models import User
+from portal.db import utcnow, write_lock
+from portal.extensions import db
+from portal.newsletter.models import SOURCES, Subscription, SubscriptionEvent
+from portal.security.tokens import TokenError, make_token, read_token
+
+UNSUBSCRIBE_PURPOSE = "unsubscribe"
+
+
+class SubscriptionError(ValueError):
+    """A request the person or operator can fix; the message is safe to show."""
+
+
+def is_subscribed(user: Any) -> bool:
+    if user is None or getattr(user, "id", None) is None:
+        return False
+    return bool(db.session.scalar(select(Subscription.active).where(Subscription.user_id == user.id)))
+
+
+def set_subscription(user: User, subscribed: bool, source: str, note: str = "") -> bool:
+    """Record the choice; returns whether anything changed. The caller commits.
+
+    A repeated choice (a second click on an unsubscribe link) changes nothing and adds no event,
+    so the history only holds real changes.
+    """
+    if source not in SOURCES:
+        raise ValueError(f"unknown subscription source {source!r}")
+    row = db.session.get(Subscription, user.id)
+    if row is not None and row.active == subscribed:
+        return False
+    if row is None:
+        if not subscribed:
+            # Never subscribed: still record an explicit opt-out (a bounce, say) as proof.
+            db.session.add(SubscriptionEvent(user_id=user.id, subscribed=False, source=source, note=note[:200]))
+            db.session.add(Subscription(user_id=user.id, active=False))
+            return True
+        row = Subscription(user_id=user.id)
+        db.session.add(row)
+    row.active = subscribed
+    row.changed_at = utcnow()
+    db.session.add(SubscriptionEvent(user_id=user.id, subscribed=subscribed, source=source, note=note[:200]))
+    return True
+
+
+def change(user: User, subscribed: bool, source: str, note: str = "") -> bool:
+    """``set_subscription`` in a transaction of its own, committed at once.
+
+    The write lock first: on SQLite a read-then-write transaction racing a sender's commits
+    would fail with "database is locked" instead of waiting (PostgreSQL: an advisory lock)."""
+    write_lock("newsletter-subscription")
+    changed = set_subscription(user, subscribed, source, note)
+    db.session.commit()
+    return changed
+
+
+def history(user: User) -> list[SubscriptionEvent]:
+    return list(
+        db.session.scalars(
+            select(SubscriptionEvent).where(SubscriptionEvent.user_id == user.id).order_by(SubscriptionEvent.id)
+        )
+    )
+
+
+# --- unsubscribe tokens ------------------------------------------------------------------------
+
+
+def _fingerprint(email_key: str) -> str:
+    return hashlib.sha256(email_key.encode()).hexdigest()[:16]
+
+
+def unsubscribe_token(user_id: int, email_key: str) -> str:
+    """No expiry (an old issue's link must keep working), but bound to the account and its
+    current address: erasing the account or changing the address kills every old link."""
+    return make_token(UNSUBSCRIBE_PURPOSE, {"uid": user_id, "e": _fingerprint(email_key)})
+
+
+def user_for_token(token: str) -> User:
+    try:
+        payload = read_token(UNSUBSCRIBE_PURPOSE, token, max_age=None)
+    except TokenError:
+        raise SubscriptionError(
+            "This unsubscribe link is not valid. It may have been cut off or changed; "
+            "copy the whole link from the email, or sign in and change your choice on the newsletter page."
+        ) from None
+    user = None
+    if isinstance(payload, dict) and isinstance(payload.get("uid"), int):
+        user = db.session.get(User, payload["uid"])
+    if user is None or payload.get("e") != _fingerprint(user.email_key):
+        raise SubscriptionError(
+            "This unsubscribe link no longer applies: the account's address has changed or the account "
+            "was deleted. Sign in to change your choice on the newsletter page."
+        )
+    return user
+
+
+def unsubscribe_with_token(token: str) -> User:
+    """One-click unsubscribe: idempotent, commits at once so a send in progress sees it."""
+    user = user_for_token(token)
+    change(user, False, "email-link")
+    return user
+
+
+def suppress(raw_email: str, reason: str) -> User:
+    """A hard bounce or a complaint is recorded as an unsubscription of that address."""
+    from portal.accounts.service import lookup_key
+
+    if reason not in ("bounce", "complaint"):
+        raise SubscriptionError("The reason must be 'bounce' or 'complaint'.")
+    user = db.session.scalar(select(User).where(User.email_key == lookup_key(raw_email)))
+    if user is None:
+        raise SubscriptionError("No account has that address; nothing to suppress.")
+    change(user, False, reason, note=f"suppressed by operator ({reason})")
+    return user

@@ -1,0 +1,69 @@
+"""Newsletter pages: preferences, the one-click unsubscribe, and the public archive. Thin views."""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_login import current_user, login_required
+from markupsafe import Markup
+
+from portal.extensions import csrf
+from portal.newsletter import issues, subscriptions
+from portal.newsletter.forms import PreferencesForm
+from portal.newsletter.render import markdown_to_html
+from portal.newsletter.subscriptions import SubscriptionError
+
+bp = Blueprint("newsletter", __name__, url_prefix="/newsletter")
+
+
+@bp.route("", methods=["GET", "POST"])
+@login_required
+def preferences():  # type: ignore[no-untyped-def]
+    form = PreferencesForm()
+    if form.validate_on_submit():
+        wanted = bool(form.subscribed.data)
+        subscriptions.change(current_user, wanted, "preferences")
+        flash("You are subscribed to the newsletter." if wanted else "You are unsubscribed from the newsletter.",
+              "success")
+        return redirect(url_for("newsletter.preferences"))
+    if form.is_submitted():
+        return render_template("newsletter/preferences.html", form=form, subscribed=False), 400
+    subscribed = subscriptions.is_subscribed(current_user)
+    form.subscribed.data = subscribed
+    return render_template("newsletter/preferences.html", form=form, subscribed=subscribed,
+                           confirmed=current_user.is_confirmed)
+
+
+@bp.get("/unsubscribe/<token>")
+def unsubscribe_page(token: str):  # type: ignore[no-untyped-def]
+    # Mail scanners follow links: GET only shows the button, it never changes anything.
+    try:
+        subscriptions.user_for_token(token)
+    except SubscriptionError as error:
+        return render_template("newsletter/unsubscribe_invalid.html", message=str(error)), 400
+    return render_template("newsletter/unsubscribe.html", token=token)
+
+
+@bp.post("/unsubscribe/<token>")
+@csrf.exempt  # RFC 8058 one-click: the mail client posts without our cookie or form token
+def unsubscribe(token: str):  # type: ignore[no-untyped-def]
+    # The signed token is the authorisation; the body (List-Unsubscribe=One-Click, urlencoded or
+    # multipart) carries nothing we need, so it is accepted in either encoding and not required.
+    try:
+        subscriptions.unsubscribe_with_token(token)
+    except SubscriptionError as error:
+        return render_template("newsletter/unsubscribe_invalid.html", message=str(error)), 400
+    return render_template("newsletter/unsubscribed.html")
+
+
+@bp.get("/archive")
+def archive():  # type: ignore[no-untyped-def]
+    return render_template("newsletter/archive.html", issues=issues.archive())
+
+
+@bp.get("/archive/<int:issue_id>")
+def archived(issue_id: int):  # type: ignore[no-untyped-def]
+    issue = issues.archived_issue(issue_id)
+    if issue is None:
+        abort(404)
+    body = Markup(markdown_to_html(issue.body_markdown))  # noqa: S704 - sanitised by nh3
+    return render_template("newsletter/archived.html", issue=issue, body=body)
