@@ -1,7 +1,7 @@
 """newsletter: subscriptions, issues, delivery ledger
 
 Revision ID: baf4e54c79fe
-Revises: 672c477dd8da
+Revises: 354cc586bdfa
 Create Date: 2026-11-24 20:21:14.935628
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'baf4e54c79fe'
-down_revision = '672c477dd8da'
+down_revision = '354cc586bdfa'
 branch_labels = None
 depends_on = None
 
