@@ -104,8 +104,9 @@ def _header(value: str, name: str) -> str:
 class PreparedMessage(Message):
     """A Flask-Mail message whose bytes were assembled by ``MessageFactory`` (see there)."""
 
-    def __init__(self, raw: bytes, to: str, sender: str) -> None:
-        super().__init__(subject="newsletter", recipients=[to], sender=sender)
+    def __init__(self, raw: bytes, to: str, sender: str, subject: str = "", body: str = "") -> None:
+        # Subject and text ride along (unused on the wire) so the outbox can log them.
+        super().__init__(subject=subject, recipients=[to], sender=sender, body=body)
         self._raw = raw
 
     def as_bytes(self) -> bytes:
@@ -162,4 +163,4 @@ class MessageFactory:
             )
         )
         # SMTP wants CRLF line ends, and smtplib does not convert them in bytes.
-        return PreparedMessage(raw.replace(b"\n", b"\r\n"), to, self.sender)
+        return PreparedMessage(raw.replace(b"\n", b"\r\n"), to, self.sender, self.rendered.subject, text)
