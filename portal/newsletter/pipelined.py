@@ -12,7 +12,6 @@ from __future__ import annotations
 import smtplib
 from typing import TYPE_CHECKING, Any
 
-from portal.newsletter.models import UNCERTAIN
 from portal.newsletter.subscriptions import unsubscribe_token
 
 if TYPE_CHECKING:
@@ -70,16 +69,8 @@ def _hand_over(sender: Sender, host: smtplib.SMTP, delivery_id: int, raw: bytes)
         host.rset()
         sender._rejected(delivery_id, _describe(error))
         return
-    except TimeoutError as error:
-        # The server may have taken the message and been slow to say so: do not guess.
-        sender._finish(delivery_id, status=UNCERTAIN, last_error=_describe(error))
-        sender.outcome.uncertain += 1
-        sender.progress(UNCERTAIN)
-        raise _ConnectionLost() from error
-    except (smtplib.SMTPException, OSError) as error:
-        # No "250" for this message: the server has not taken responsibility for it.
-        sender._not_accepted(delivery_id, _describe(error))
-        raise _ConnectionLost() from error
+    except (smtplib.SMTPException, OSError) as error:  # TimeoutError is an OSError
+        sender.connection_failed(delivery_id, error)
     if code == 250:
         sender.accepted(delivery_id)
         return

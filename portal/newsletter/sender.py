@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import timedelta
+from typing import NoReturn
 
 from flask import current_app
 from sqlalchemy import func, or_, select, update
@@ -319,17 +320,21 @@ class Sender:
                 raise _ConnectionLost() from error
             self._rejected(delivery_id, _describe(error))
             return
-        except TimeoutError as error:
+        except (smtplib.SMTPException, OSError) as error:  # TimeoutError is an OSError
+            self.connection_failed(delivery_id, error)
+        self.accepted(delivery_id)
+
+    def connection_failed(self, delivery_id: int, error: BaseException) -> NoReturn:
+        """The connection broke during a handover; the batch stops here."""
+        if isinstance(error, TimeoutError):
             # The server may have taken the message and been slow to say so: do not guess.
             self._finish(delivery_id, status=UNCERTAIN, last_error=_describe(error))
             self.outcome.uncertain += 1
             self.progress(UNCERTAIN)
-            raise _ConnectionLost() from error
-        except (smtplib.SMTPException, OSError) as error:
+        else:
             # No "250" for this message: the server has not taken responsibility for it.
             self._not_accepted(delivery_id, _describe(error))
-            raise _ConnectionLost() from error
-        self.accepted(delivery_id)
+        raise _ConnectionLost() from error
 
     def accepted(self, delivery_id: int) -> None:
         """The server took it: "sent" is committed with the next transaction (see _write)."""
