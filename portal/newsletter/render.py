@@ -105,8 +105,16 @@ class PreparedMessage(Message):
     """A Flask-Mail message whose bytes were assembled by ``MessageFactory`` (see there)."""
 
     def __init__(self, raw: bytes, to: str, sender: str, subject: str = "", body: str = "") -> None:
+        # Message.__init__ is skipped on purpose: it makes a Message-ID from socket.getfqdn(), a
+        # reverse DNS look-up per recipient that cost ~5 % of a send; the raw bytes have their own.
         # Subject and text ride along (unused on the wire) so the outbox can log them.
-        super().__init__(subject=subject, recipients=[to], sender=sender, body=body)
+        self.recipients = [to]
+        self.subject, self.sender, self.body = subject, sender, body
+        self.alts: dict[str, str] = {}  # before html: its setter writes into alts
+        self.html, self.reply_to, self.date, self.charset = None, None, None, None
+        self.cc, self.bcc, self.attachments, self.mail_options, self.rcpt_options = [], [], [], [], []
+        self.extra_headers = None
+        self.msgId = ""
         self._raw = raw
 
     def as_bytes(self) -> bytes:
