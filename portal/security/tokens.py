@@ -7,6 +7,7 @@ payload and compare it when the token comes back.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from flask import current_app
@@ -24,7 +25,13 @@ class TokenError(ValueError):
 
 
 def _serializer(purpose: str) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=f"portal.{purpose}")
+    return _cached_serializer(current_app.config["SECRET_KEY"], purpose)
+
+
+@lru_cache(maxsize=64)
+def _cached_serializer(secret: str, purpose: str) -> URLSafeTimedSerializer:
+    # Built once per key and purpose: the newsletter makes one token per recipient.
+    return URLSafeTimedSerializer(secret, salt=f"portal.{purpose}")
 
 
 def make_token(purpose: str, payload: Any) -> str:
