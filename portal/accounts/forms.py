@@ -41,7 +41,7 @@ class ChangeEmailForm(FlaskForm):
 
 
 class RevokeSessionForm(FlaskForm):
-    session_id = HiddenField(validators=[Optional(), Regexp(r"^\d{1,18}$", message="Unknown session.")])
+    session_id = HiddenField(validators=[Optional(), Regexp(r"^\d{1,9}$", message="Unknown session.")])
     all_others = HiddenField(validators=[Optional(), Regexp(r"^1$")])
 
 

@@ -60,7 +60,7 @@ def archive():  # type: ignore[no-untyped-def]
     return render_template("newsletter/archive.html", issues=issues.archive())
 
 
-@bp.get("/archive/<int:issue_id>")
+@bp.get("/archive/<int(max=2147483647):issue_id>")  # past int4 the database would raise
 def archived(issue_id: int):  # type: ignore[no-untyped-def]
     issue = issues.archived_issue(issue_id)
     if issue is None:
