@@ -188,9 +188,10 @@ def status(issue_id: int) -> None:
 
 @cli.cli.command("suppress")
 @click.argument("email")
-@click.option("--reason", type=click.Choice(["bounce", "complaint"]), required=True)
+@click.option("--reason", type=click.Choice(["bounce", "complaint", "admin"]), required=True,
+              help="admin: the person asked staff by other means (a letter, a phone call).")
 def suppress_command(email: str, reason: str) -> None:
-    """Record a hard bounce or complaint for EMAIL as an unsubscription."""
+    """Record a hard bounce, complaint or staff-handled request for EMAIL as an unsubscription."""
     try:
         user = suppress(email, reason)
     except SubscriptionError as error:

@@ -109,12 +109,16 @@ def unsubscribe_with_token(token: str) -> User:
     return user
 
 
+SUPPRESS_REASONS = ("bounce", "complaint", "admin")
+
+
 def suppress(raw_email: str, reason: str) -> User:
-    """A hard bounce or a complaint is recorded as an unsubscription of that address."""
+    """A hard bounce, a complaint, or a request that reached staff by other means (``admin``)
+    is recorded as an unsubscription of that address, with its reason as the source."""
     from portal.accounts.service import lookup_key
 
-    if reason not in ("bounce", "complaint"):
-        raise SubscriptionError("The reason must be 'bounce' or 'complaint'.")
+    if reason not in SUPPRESS_REASONS:
+        raise SubscriptionError(f"The reason must be one of: {', '.join(SUPPRESS_REASONS)}.")
     user = db.session.scalar(select(User).where(User.email_key == lookup_key(raw_email)))
     if user is None:
         raise SubscriptionError("No account has that address; nothing to suppress.")
