@@ -15,14 +15,16 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     # key=value and key: value for secret-bearing names (form bodies, query strings, headers).
     (
         re.compile(
-            r"(?i)\b(password|new_password|current_password|passwd|csrf_token|token|secret|"
-            r"session|sid|authorization|cookie|set-cookie|api_key)(\s*[=:]\s*)"
+            # Any name ending in a secret-bearing word: portal_sid, __Host-sid, remember_token, ...
+            r"(?i)(?<![\w-])([\w-]*(?:password|passwd|csrf_token|token|secret|"
+            r"session|sid|authorization|cookie|api_key))(\s*[=:]\s*)"
             r"(\"[^\"]*\"|'[^']*'|[^\s&;,\"']+)"
         ),
         r"\1\2" + REDACTED,
     ),
     # Secrets carried in a URL path: signed tokens are long runs of the URL-safe alphabet.
-    (re.compile(r"(/)[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-.]{16,}"), r"\1" + REDACTED),
+    # (A compressed itsdangerous payload starts with "." itself.)
+    (re.compile(r"(/)\.?[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-.]{16,}"), r"\1" + REDACTED),
     (re.compile(r"(/)[A-Za-z0-9_\-]{32,}(?=[/?\s\"']|$)"), r"\1" + REDACTED),
 ]
 
