@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, jsonify, make_response, render_template, request
+from flask.globals import request_ctx
 from flask_wtf.csrf import CSRFError
 from markupsafe import escape
 from werkzeug.exceptions import HTTPException, InternalServerError
@@ -12,6 +13,13 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 from portal.extensions import db
 
 log = logging.getLogger("portal.errors")
+
+try:  # gunicorn raises these from wsgi.input when a body is malformed
+    from gunicorn.http.errors import NoMoreData, ParseException
+
+    BODY_ERRORS: tuple[type[BaseException], ...] = (ParseException, NoMoreData)
+except ImportError:  # pragma: no cover - gunicorn is a runtime dependency
+    BODY_ERRORS = ()
 
 MESSAGES: dict[int, tuple[str, str]] = {
     400: ("Bad request", "The request could not be understood. Please go back and try again."),
@@ -38,6 +46,10 @@ def render_error(code: int, message: str | None = None, retry_after: int | None 
     title, default = MESSAGES.get(code, (f"Error {code}", "The request could not be completed."))
     if request.path == "/healthz" or request.accept_mimetypes.best == "application/json":
         response = jsonify({"status": "error", "code": code, "message": message or default})
+    elif request_ctx.url_adapter is None:
+        # The Host header could not even be routed (a DNS label over 63 characters, say):
+        # templates cannot build URLs, and the client's mistake is not our error to log.
+        response = _bare_page(code, title, message or default)
     else:
         try:
             response = render_template(
@@ -47,12 +59,16 @@ def render_error(code: int, message: str | None = None, retry_after: int | None 
             # The error page itself failed (database down under the base template, say): a bare
             # page still beats a traceback.
             log.exception("Error page %s could not be rendered", code)
-            response = make_response(
-                f"<!doctype html><html lang=en><title>{escape(title)}</title>"
-                f"<h1>{escape(title)}</h1><p>{escape(message or default)}</p></html>",
-                code,
-            )
+            response = _bare_page(code, title, message or default)
     return response, code
+
+
+def _bare_page(code: int, title: str, message: str):  # type: ignore[no-untyped-def]
+    return make_response(
+        f"<!doctype html><html lang=en><title>{escape(title)}</title><h1>{escape(title)}</h1>"
+        f"<p>{escape(message)}</p></html>",
+        code,
+    )
 
 
 def handle_http_exception(error: HTTPException):  # type: ignore[no-untyped-def]
@@ -85,6 +101,11 @@ def handle_csrf_error(error: CSRFError):  # type: ignore[no-untyped-def]
 def handle_server_error(error: Exception):  # type: ignore[no-untyped-def]
     db.session.rollback()
     original = getattr(error, "original_exception", None) or error
+    if isinstance(original, BODY_ERRORS):
+        # The server could not read the request body (a malformed chunked encoding, say):
+        # the client's fault, found only when a form first touches the body.
+        log.info("Unreadable request body on %s %s: %s", request.method, request.path, type(original).__name__)
+        return render_error(400, "The request body could not be read. Please try again.")
     if not isinstance(original, HTTPException) or (original.code or 500) >= 500:
         log.error("Unhandled error on %s %s", request.method, request.path, exc_info=original)
     code = getattr(error, "code", 500) or 500

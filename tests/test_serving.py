@@ -6,6 +6,7 @@ import contextlib
 import multiprocessing
 import os
 import runpy
+import socket
 import subprocess
 import sys
 import time
@@ -69,6 +70,13 @@ def test_production_refuses_memory_store_under_several_workers(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+def _raw(port: int, request: bytes) -> int:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request)
+        status_line = sock.makefile("rb").readline()
+    return int(status_line.split()[1])
+
+
 def test_gunicorn_serves_and_access_log_hides_tokens(tmp_path):
     port = free_port()
     env = _env(tmp_path, PORTAL_BIND=f"127.0.0.1:{port}")
@@ -88,6 +96,12 @@ def test_gunicorn_serves_and_access_log_hides_tokens(tmp_path):
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
+        # Malformed input only the real server produces: a broken chunked body, hostile hosts.
+        assert _raw(port, b"POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n"
+                          b"Content-Type: application/x-www-form-urlencoded\r\nConnection: close\r\n\r\n"
+                          b"zz\r\nabc\r\n0\r\n\r\n") == 400
+        for host in (b"xn--zz", b"a" * 64):
+            assert _raw(port, b"GET /account HTTP/1.1\r\nHost: " + host + b"\r\nConnection: close\r\n\r\n") == 400
         token = "eyJ1aWQiOjF9.aBcDeF.c2VjcmV0LXNpZ25hdHVyZS12YWx1ZQ"
         for path in (f"/confirm/{token}", f"/login?next=/x&token={token}"):
             with contextlib.suppress(urllib.error.HTTPError):
@@ -100,3 +114,4 @@ def test_gunicorn_serves_and_access_log_hides_tokens(tmp_path):
     assert '"GET /healthz" 200' in text
     assert "/confirm/[redacted]" in text
     assert "aBcDeF" not in text and "c2VjcmV0" not in text
+    assert "Traceback" not in text and " 500 " not in text

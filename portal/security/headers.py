@@ -69,5 +69,8 @@ def apply_headers(response: Response) -> Response:
 
 
 def init_app(app: Flask) -> None:
+    from portal.security import hosts
+
+    hosts.init_app(app)
     app.after_request(apply_headers)
     app.jinja_env.globals["csp_nonce"] = csp_nonce
