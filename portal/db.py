@@ -75,6 +75,20 @@ def write_lock(name: str) -> None:
         session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
 
 
+def begin_write() -> None:
+    """Start a write phase so that concurrent writers queue instead of failing.
+
+    SQLite in WAL mode: a transaction that reads first and writes later fails at once with
+    "database is locked" (SQLITE_BUSY_SNAPSHOT) if another connection committed in between, and
+    busy_timeout does not help. So every read-then-write phase ends its read snapshot (pending
+    work is committed) and takes the write lock up front. Call it after slow work such as bcrypt,
+    right before the reads whose answer decides the writes. PostgreSQL (read committed) needs
+    nothing here; code that must serialise there uses row locks or ``write_lock``.
+    """
+    if db.session.get_bind().dialect.name == "sqlite":
+        write_lock("portal")
+
+
 def database_answers() -> bool:
     try:
         db.session.execute(text("SELECT 1"))

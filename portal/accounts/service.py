@@ -16,8 +16,7 @@ from portal.accounts.models import LoginAttempt, LoginSession, User
 from portal.accounts.password_policy import password_problem
 from portal.accounts.requestinfo import stored_ip
 from portal.accounts.throttle import attempt_key
-from portal.accounts.writes import begin_write
-from portal.db import utcnow
+from portal.db import begin_write, utcnow
 from portal.extensions import db
 from portal.security.passwords import dummy_verify, hash_password, needs_rehash, verify_password
 from portal.security.tokens import TokenError, make_token, read_token

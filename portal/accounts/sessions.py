@@ -15,8 +15,7 @@ from sqlalchemy import delete, or_, select, update
 
 from portal.accounts.models import LoginSession, User
 from portal.accounts.requestinfo import stored_ip, stored_user_agent
-from portal.accounts.writes import begin_write
-from portal.db import utcnow
+from portal.db import begin_write, utcnow
 from portal.extensions import db, login_manager
 
 MAX_COOKIE_LENGTH = 128

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 
 from portal.consent import registry, state, texts
 from portal.consent.models import ConsentRecord, ConsentSnapshot
-from portal.db import utcnow
+from portal.db import begin_write, utcnow
 from portal.extensions import db
 
 ACTIONS = ("accept_all", "reject_all", "save")
@@ -76,6 +76,7 @@ def record_decision(
     # One browser keeps its consent id across decisions, so its history reads as one story.
     consent_id = previous.consent_id if previous is not None else state.new_consent_id()
     decision = state.Decision(consent_id, registry.revision(), granted, now)
+    begin_write()  # SQLite: concurrent first visitors queue here instead of "database is locked"
     snapshot = current_snapshot()
     db.session.add(
         ConsentRecord(

@@ -12,7 +12,6 @@ from sqlalchemy import bindparam, select, update
 
 from portal.accounts.models import User
 from portal.db import UTCDateTime
-from portal.extensions import db
 from portal.newsletter.models import CLAIMED, SENDING, SENT, Delivery, Subscription
 
 
@@ -53,14 +52,6 @@ def owner_is_dead(owner: str) -> bool:
         pass
     current = _process_start_time(pid)
     return current == "zombie" or (bool(started) and bool(current) and current != started)
-
-
-def begin_write() -> None:
-    """SQLite: take the write lock up front (a read-then-write deferred transaction could fail
-    with SQLITE_BUSY instead of waiting). PostgreSQL: row locks do the job."""
-    if db.session.get_bind().dialect.name == "sqlite":
-        db.session.commit()
-        db.session.connection(execution_options={"sqlite_begin": "IMMEDIATE"})
 
 
 _NOW = bindparam("now", type_=UTCDateTime())

@@ -22,10 +22,10 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.engine import Connection
 
 from portal import mail
+from portal.db import begin_write as _begin_write
 from portal.db import utcnow
 from portal.extensions import db
 from portal.newsletter import issues, ledger, pipelined
-from portal.newsletter.ledger import begin_write as _begin_write
 from portal.newsletter.ledger import describe as _describe
 from portal.newsletter.models import (
     CLAIMED,
@@ -105,7 +105,7 @@ class Sender:
         self.base_url = str(current_app.config["BASE_URL"])
         db.session.rollback()
         # The sender's own connection, opened here (it needs the app context, the worker thread
-        # that overlaps commits with SMTP has none). SQLite: BEGIN IMMEDIATE, see ledger.begin_write.
+        # that overlaps commits with SMTP has none). SQLite: BEGIN IMMEDIATE, see portal.db.begin_write.
         self._conn = db.engine.connect().execution_options(sqlite_begin="IMMEDIATE")
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="newsletter-db")
         try:

@@ -17,7 +17,7 @@ from sqlalchemy import delete, func, or_, select
 
 from portal import mail
 from portal.accounts.service import AccountError, email_key, normalise_email
-from portal.db import utcnow
+from portal.db import begin_write, utcnow
 from portal.extensions import db
 from portal.privacy.models import TOPICS, Inquiry
 
@@ -71,6 +71,7 @@ def submit(raw_email: str, topic: str, raw_message: str, user: Any = None) -> In
         raise InquiryError("Please choose a topic from the list.")
     text = clean_message(raw_message)
     now = utcnow()
+    begin_write()  # SQLite: concurrent submissions queue instead of failing with "database is locked"
     inquiry = Inquiry(
         reference=new_reference(),
         created_at=now,
@@ -84,7 +85,9 @@ def submit(raw_email: str, topic: str, raw_message: str, user: Any = None) -> In
     db.session.add(inquiry)
     db.session.commit()
     # Stored first: a mail outage must never lose a request that has a legal deadline.
-    inquiry.dpo_notified = _notify_dpo(inquiry)
+    notified = _notify_dpo(inquiry)
+    begin_write()
+    inquiry.dpo_notified = notified
     db.session.commit()
     _acknowledge(inquiry)
     return inquiry
@@ -150,6 +153,7 @@ def find(reference: str) -> Inquiry | None:
 
 
 def mark_answered(reference: str) -> Inquiry:
+    begin_write()
     inquiry = find(reference)
     if inquiry is None:
         raise InquiryError(f"No inquiry with reference {reference!r}.")

@@ -15,7 +15,7 @@ from flask import current_app
 
 from portal import mail, personal_data
 from portal.accounts import signals
-from portal.db import utcnow
+from portal.db import begin_write, utcnow
 from portal.extensions import db
 from portal.security.passwords import verify_password
 
@@ -57,6 +57,7 @@ def check_password(user: Any, password: str) -> None:
 
 def erase_user(user: Any) -> None:
     """Erase ``user`` everywhere in one transaction: every handler in registry order, then commit."""
+    begin_write()
     try:
         # Receivers of the accounts signal run inside this same transaction.
         signals.user_deleting.send(current_app._get_current_object(), user=user)
