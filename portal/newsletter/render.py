@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 
 import markdown
 import nh3
-from flask import current_app, render_template
+from flask import current_app, has_app_context, render_template
 from flask_mail import Message
 from markupsafe import Markup
 
@@ -35,9 +35,23 @@ def markdown_to_html(source: str) -> str:
         raw,
         tags=ALLOWED_TAGS,
         attributes=ALLOWED_ATTRIBUTES,
+        attribute_filter=_own_images_only,
         url_schemes=URL_SCHEMES,
         link_rel="noopener noreferrer",
     )
+
+
+def _own_images_only(tag: str, attribute: str, value: str) -> str | None:
+    """An image from another host would be fetched by every reader's mail client and by every
+    archive visitor: a third-party request (a tracking pixel, at worst) nobody consented to.
+    Links stay; images must be the portal's own (relative, or on BASE_URL's host)."""
+    if tag != "img" or attribute != "src":
+        return value
+    parts = urlsplit(value.strip())
+    if not parts.netloc and not parts.scheme:
+        return value
+    own = urlsplit(current_app.config["BASE_URL"]).netloc if has_app_context() else ""
+    return value if own and parts.netloc == own and parts.scheme in ("http", "https") else None
 
 
 def markdown_to_text(source: str) -> str:

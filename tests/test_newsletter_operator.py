@@ -1,5 +1,6 @@
-"""The sender as an operator sees it: --rate really throttles, the progress bar shows
-sent/total, rate and ETA in a terminal, and staff can record an unsubscription (source admin)."""
+"""What the operator does and sees: --rate really throttles, the progress bar shows
+sent/total, rate and ETA in a terminal, staff can record an unsubscription (source admin), and
+an issue cannot make readers fetch images from other hosts."""
 
 from __future__ import annotations
 
@@ -74,3 +75,17 @@ def test_staff_can_record_an_unsubscription_with_source_admin(app, db, smtp):
     assert sources[-1] == "admin"
     refused = app.test_cli_runner().invoke(args=["newsletter", "suppress", email, "--reason", "because"])
     assert refused.exit_code != 0 and "because" in refused.output
+
+
+def test_images_from_other_hosts_are_dropped_from_issues(app):
+    from portal.newsletter.render import markdown_to_html
+
+    with app.app_context():
+        own = app.config["BASE_URL"] + "/static/logo.png"
+        out = markdown_to_html(
+            f"![pixel](https://tracker.example/p.gif) ![p2](//tracker.example/q.gif) ![ours]({own}) "
+            "![rel](/static/x.png) [a link stays](https://elsewhere.example/)"
+        )
+    assert "tracker.example" not in out
+    assert f'src="{own}"' in out and 'src="/static/x.png"' in out
+    assert 'href="https://elsewhere.example/"' in out
