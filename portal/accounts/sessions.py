@@ -120,6 +120,20 @@ def _load_login_early() -> None:
         current_user._get_current_object()  # type: ignore[attr-defined]
 
 
+def live_sessions(user: User) -> list[LoginSession]:
+    """The user's sessions that still count, most recently used first."""
+    records = db.session.scalars(
+        select(LoginSession).where(LoginSession.user_id == user.id).order_by(LoginSession.last_seen_at.desc())
+    ).all()
+    return [record for record in records if not is_expired(record)]
+
+
+def session_of(user: User, session_id: int) -> LoginSession | None:
+    """The session ``session_id`` if it belongs to ``user``; nobody may end another's session."""
+    record = db.session.get(LoginSession, session_id)
+    return record if record is not None and record.user_id == user.id else None
+
+
 def revoke(session_id: int) -> None:
     """End one session by id (a bulk delete: no error if a concurrent request ended it first)."""
     begin_write()

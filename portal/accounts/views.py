@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_login import current_user, login_required
-from sqlalchemy import select
 
 from portal.accounts import service, sessions
 from portal.accounts.forms import (
@@ -17,9 +16,7 @@ from portal.accounts.forms import (
     RevokeSessionForm,
     SignupForm,
 )
-from portal.accounts.models import LoginAttempt, LoginSession
 from portal.accounts.service import AccountError
-from portal.extensions import db
 from portal.security.redirects import safe_path
 
 bp = Blueprint("accounts", __name__)
@@ -137,28 +134,15 @@ def account():  # type: ignore[no-untyped-def]
 
 
 def _render_account(status: int = 200, **forms):  # type: ignore[no-untyped-def]
-    attempts = db.session.scalars(
-        select(LoginAttempt)
-        .where(LoginAttempt.user_id == current_user.id)
-        .order_by(LoginAttempt.at.desc())
-        .limit(10)
-    ).all()
     return render_template(
         "accounts/account.html",
         password_form=forms.get("password_form") or ChangePasswordForm(formdata=None),
         email_form=forms.get("email_form") or ChangeEmailForm(formdata=None),
-        sessions=_live_sessions(),
+        sessions=sessions.live_sessions(current_user),
         current=sessions.current_session(),
-        attempts=attempts,
+        attempts=service.recent_attempts(current_user),
         post_form=PostForm(formdata=None),
     ), status
-
-
-def _live_sessions() -> list[LoginSession]:
-    records = db.session.scalars(
-        select(LoginSession).where(LoginSession.user_id == current_user.id).order_by(LoginSession.last_seen_at.desc())
-    ).all()
-    return [record for record in records if not sessions.is_expired(record)]
 
 
 @bp.post("/account/password")
@@ -205,7 +189,7 @@ def confirm_email_change(token: str):  # type: ignore[no-untyped-def]
 @bp.get("/account/sessions")
 @login_required
 def list_sessions():  # type: ignore[no-untyped-def]
-    return render_template("accounts/sessions.html", sessions=_live_sessions(),
+    return render_template("accounts/sessions.html", sessions=sessions.live_sessions(current_user),
                            current=sessions.current_session(), form=RevokeSessionForm(formdata=None))
 
 
@@ -221,8 +205,8 @@ def revoke_sessions():  # type: ignore[no-untyped-def]
         count = sessions.end_all_sessions(current_user, keep=current)
         flash(f"Signed out {count} other session{'s' if count != 1 else ''}.", "success")
         return redirect(url_for("accounts.list_sessions"))
-    record = db.session.get(LoginSession, int(form.session_id.data))
-    if record is None or record.user_id != current_user.id:
+    record = sessions.session_of(current_user, int(form.session_id.data))
+    if record is None:
         flash("That session no longer exists.", "error")
         return redirect(url_for("accounts.list_sessions"))
     if current is not None and record.id == current.id:
