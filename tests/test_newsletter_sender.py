@@ -195,3 +195,25 @@ def test_raw_message_headers_are_on_one_line(app, db, smtp):
     raw = message.as_bytes()
     parsed = message_from_bytes(raw, policy=policy.default)
     assert parsed["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
+
+def test_each_message_costs_one_marking_statement_on_postgresql(app, db, smtp, backend):
+    # PostgreSQL marks the previous message "sent" and this one "sending" in one autocommit
+    # statement (the benchmark's throughput depends on it); SQLite keeps its local transaction.
+    from sqlalchemy import event
+
+    emails = make_subscribers(6)
+    issue_id = make_issue()
+    statements: list[str] = []
+
+    def seen(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        outcome = _send(issue_id)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", seen)
+    assert outcome.sent == len(emails) and copies_by_recipient(smtp.messages) == dict.fromkeys(emails, 1)
+    combined = [s for s in statements if "sent_before" in s]
+    assert len(combined) == (len(emails) if backend == "postgresql" else 0)

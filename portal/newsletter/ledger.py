@@ -87,6 +87,17 @@ MARK_SENT = (
     .values(status=SENT, sent_at=_NOW, claimed_by=None, last_error=None, updated_at=_NOW)
 )
 
+# PostgreSQL: the previous message's "sent" and this one's "sending" in ONE autocommit statement
+# (a data-modifying CTE): atomic and durable when it returns, one round trip instead of four.
+_SENT_BEFORE = (
+    update(Delivery)
+    .where(Delivery.id == bindparam("prev"), Delivery.status == SENDING)
+    .values(status=SENT, sent_at=_NOW, claimed_by=None, last_error=None, updated_at=_NOW)
+    .returning(Delivery.id)
+    .cte("sent_before")
+)
+MARK_SENT_THEN_SENDING = MARK_SENDING.add_cte(_SENT_BEFORE).returning(Delivery.id)
+
 RECIPIENTS = (
     select(Delivery.id, User.id, User.email, User.email_key)
     .join(User, User.id == Delivery.user_id)

@@ -90,6 +90,7 @@ class Sender:
         self._unmarked: int | None = None  # accepted by SMTP, "sent" not yet committed
         self._recipients: dict[int, tuple[int, str, str]] = {}
         self._conn: Connection | None = None
+        self._autocommit: Connection | None = None  # PostgreSQL's one-statement marks
         self.outcome = Outcome()
         self._next_slot = time.monotonic()
         self._renewed = time.monotonic()
@@ -107,6 +108,8 @@ class Sender:
         # The sender's own connection, opened here (it needs the app context, the worker thread
         # that overlaps commits with SMTP has none). SQLite: BEGIN IMMEDIATE, see portal.db.begin_write.
         self._conn = db.engine.connect().execution_options(sqlite_begin="IMMEDIATE")
+        if db.engine.dialect.name == "postgresql":
+            self._autocommit = db.engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="newsletter-db")
         try:
             if self.options.resend_uncertain:
@@ -264,6 +267,14 @@ class Sender:
     def mark_sending(self, delivery_id: int, key: str) -> bool:
         """Runs on the worker thread while the SMTP envelope is under way (see pipelined)."""
         params = {"did": delivery_id, "owner": self.owner, "key": key, "now": utcnow()}
+        if self._autocommit is not None:
+            params["prev"] = self._unmarked
+            taken = len(self._autocommit.execute(ledger.MARK_SENT_THEN_SENDING, params).all())
+            self._unmarked = None
+            if time.monotonic() - self._renewed > self.options.lease / 4:
+                with self._write() as conn:
+                    self._renew_lease(conn)
+            return taken == 1
         with self._write() as conn:
             taken = conn.execute(ledger.MARK_SENDING, params).rowcount
             self._renew_lease(conn)
@@ -385,6 +396,9 @@ class Sender:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+        if self._autocommit is not None:
+            self._autocommit.close()
+            self._autocommit = None
         self._update(Delivery.claimed_by == self.owner, Delivery.status == CLAIMED,
                      status=PENDING, claimed_by=None, claimed_at=None)
         self._update(Delivery.claimed_by == self.owner, Delivery.status == SENDING,
