@@ -6,6 +6,7 @@ import re
 import socket
 import threading
 import time
+from collections.abc import Callable
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from typing import Any
@@ -143,3 +144,23 @@ class Auth:
 
     def logout(self) -> Any:
         return post_form(self.client, "/logout", {}, token_from="/account")
+
+
+def run_together(target: Callable[[int], object], count: int) -> None:
+    """Run ``target(i)`` in ``count`` threads released at the same instant; any failure fails."""
+    barrier = threading.Barrier(count)
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        try:
+            barrier.wait(10)
+            target(i)
+        except BaseException as error:  # collected: a thread's failure must fail the test
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 
 from sqlalchemy import select
@@ -15,28 +14,11 @@ from tests.accounts_support import (
     set_ip,
     settle_mail,  # noqa: F401 - autouse fixture
 )
-from tests.helpers import PASSWORD, csrf_token, post_form
+from tests.helpers import PASSWORD, csrf_token, post_form, run_together
 
 THREADS = 6
 
 
-def _run_together(target, count=THREADS):
-    barrier = threading.Barrier(count)
-    errors: list[BaseException] = []
-
-    def run(i):
-        try:
-            barrier.wait(10)
-            target(i)
-        except BaseException as error:  # collected: a thread's failure must fail the test
-            errors.append(error)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert errors == []
 
 
 def test_concurrent_logins_and_failures_never_500(make_app, smtp):
@@ -57,7 +39,7 @@ def test_concurrent_logins_and_failures_never_500(make_app, smtp):
             statuses.append(response.status_code)
         assert clients[i].get("/account").status_code == 200
 
-    _run_together(attempts)
+    run_together(attempts, THREADS)
     assert sorted(statuses) == [302] * THREADS + [400] * (2 * THREADS)
     assert len(db_rows(app, select(LoginAttempt.id))) == 3 * THREADS
     assert len(db_rows(app, select(LoginSession.id))) == THREADS
@@ -72,7 +54,7 @@ def test_concurrent_signups_for_one_address_make_one_account(make_app, smtp):
         response = post_form(client, "/signup", {"email": spellings[i], "password": PASSWORD})
         assert response.status_code == 200
 
-    _run_together(sign_up, len(spellings))
+    run_together(sign_up, len(spellings))
     assert len(db_rows(app, select(User.id))) == 1
     assert len(smtp.wait_for(4)) == 4  # everyone was answered by email; nobody learnt more
 
@@ -91,7 +73,7 @@ def test_one_reset_link_submitted_twice_at_once_resets_once(make_app, smtp):
         response = clients[i].post(path, data={"csrf_token": tokens[i], "password": f"new passphrase number {i} ok"})
         statuses.append(response.status_code)
 
-    _run_together(submit, 2)
+    run_together(submit, 2)
     assert sorted(statuses) == [302, 400]
     assert len(smtp.wait_for(1)) == 1  # one "password changed" notice
 
@@ -111,5 +93,5 @@ def test_concurrent_requests_with_one_session_cookie(make_app, smtp):
             statuses.append(tab.get("/account").status_code)
             time.sleep(0.07)
 
-    _run_together(browse)
+    run_together(browse, THREADS)
     assert statuses == [200] * (5 * THREADS)

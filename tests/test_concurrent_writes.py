@@ -4,35 +4,16 @@ consent decisions, inquiries and answers queue for the write lock instead of fai
 
 from __future__ import annotations
 
-import threading
-
 from sqlalchemy import func, select
 
 from portal.consent.models import ConsentRecord
 from portal.extensions import db
 from portal.privacy.models import Inquiry
-from tests.helpers import csrf_token
+from tests.helpers import csrf_token, run_together
 
 THREADS = 8
 
 
-def _together(target, count: int = THREADS) -> None:
-    barrier = threading.Barrier(count)
-    errors: list[BaseException] = []
-
-    def run(i: int) -> None:
-        try:
-            barrier.wait(10)
-            target(i)
-        except BaseException as error:  # a thread's failure must fail the test
-            errors.append(error)
-
-    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert errors == []
 
 
 def _clients(app, path: str) -> tuple[list, list[str]]:
@@ -58,7 +39,7 @@ def test_simultaneous_first_consent_decisions_are_all_recorded(make_app):
         response = clients[i].post("/consent", data={"csrf_token": tokens[i], "action": "accept_all", "next": "/"})
         statuses.append(response.status_code)
 
-    _together(decide)
+    run_together(decide, THREADS)
     assert statuses == [303] * THREADS
     assert _count(app, ConsentRecord) == THREADS
 
@@ -75,7 +56,7 @@ def test_simultaneous_inquiries_are_all_stored_and_acknowledged(make_app, smtp):
         })
         statuses.append(response.status_code)
 
-    _together(submit)
+    run_together(submit, THREADS)
     assert statuses == [200] * THREADS
     assert _count(app, Inquiry) == THREADS
     with app.app_context():
