@@ -69,11 +69,11 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from portal import accounts, consent, newsletter, privacy
+    from portal import accounts, consent, mail, newsletter, privacy
     from portal.main.views import bp as main_bp
 
     app.register_blueprint(main_bp)
-    for area in (accounts, consent, newsletter, privacy):
+    for area in (mail, accounts, consent, newsletter, privacy):
         area.init_app(app)
 
 

@@ -11,6 +11,7 @@ import os
 import secrets
 import types
 from collections.abc import Mapping
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -38,6 +39,29 @@ DEFAULTS: dict[str, Any] = {
     "MAIL_PASSWORD": None,
     "MAIL_DEFAULT_SENDER": None,
     "MAIL_TIMEOUT": 30,
+    # --- mail delivery ---
+    # Temporary (4xx) failures are retried this long, as MTAs do (Postfix: 5 days).
+    "MAIL_RETRY_FOR": 259200,
+    # First retry after about this many seconds, doubling each time up to MAIL_RETRY_MAX_DELAY.
+    "MAIL_RETRY_BASE": 60,
+    "MAIL_RETRY_MAX_DELAY": 3600,
+    # Messages per second across every delivery worker and host (counted in the rate-limit store).
+    "MAIL_RATE": None,
+    # Delivery threads in each web process (0: only `flask mail deliver` delivers), and how often
+    # they look for due messages that another process queued.
+    "MAIL_WORKER_THREADS": 1,
+    "MAIL_POLL_INTERVAL": 1.0,
+    # Envelope sender (Return-Path) of every message; bounces come back there.
+    "BOUNCE_ADDRESS": None,
+    # The relay delivers internationalised local parts (ü@example.org) with SMTPUTF8; without it
+    # such addresses are refused at the form, because no message could ever reach them.
+    "MAIL_SMTPUTF8": False,
+    "MAIL_HELO_NAME": None,
+    # Delivered and failed messages are kept this long (without their bodies) for reconciliation.
+    "MAIL_LOG_RETENTION_DAYS": 30,
+    # `flask privacy audit` fails when a DPO notification is still undelivered after this many seconds.
+    "DPO_NOTIFICATION_MAX_DELAY": 3600,
+    # --- end mail delivery ---
     "BCRYPT_ROUNDS": 12,
     "SESSION_IDLE_TIMEOUT": 21600,
     "SESSION_MAX_AGE": 86400,
@@ -88,6 +112,11 @@ INT_SETTINGS = {
     "LOGIN_IP_RETENTION_DAYS": (1, 3650),
     "UNCONFIRMED_ACCOUNT_RETENTION_DAYS": (1, 365),
     "WORKER_PROCESSES": (1, 1024),
+    "MAIL_RETRY_FOR": (60, 30 * 86400),
+    "MAIL_RETRY_MAX_DELAY": (1, 86400),
+    "MAIL_WORKER_THREADS": (0, 8),
+    "MAIL_LOG_RETENTION_DAYS": (1, 3650),
+    "DPO_NOTIFICATION_MAX_DELAY": (60, 30 * 86400),
     # --- consent ---
     "CONSENT_MAX_AGE_DAYS": (1, 395),
     "CONSENT_PROOF_RETENTION_DAYS": (1, 3650),
@@ -100,7 +129,13 @@ INT_SETTINGS = {
     "EXPORT_REAUTH_SECONDS": (30, 3600),
     # --- end privacy ---
 }
-BOOL_SETTINGS = ("MAIL_USE_TLS", "MAIL_USE_SSL")
+# Seconds or rates that may be fractional; None allowed where the default is None.
+FLOAT_SETTINGS = {
+    "MAIL_RETRY_BASE": (0.01, 86400.0),
+    "MAIL_POLL_INTERVAL": (0.01, 60.0),
+    "MAIL_RATE": (0.01, 100000.0),
+}
+BOOL_SETTINGS = ("MAIL_USE_TLS", "MAIL_USE_SSL", "MAIL_SMTPUTF8")
 ENVIRONMENTS = ("development", "production")
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "dev", "development", "please-change"}
 
@@ -171,6 +206,19 @@ def _as_int(key: str, value: Any) -> int:
     return number
 
 
+def _as_float(key: str, value: Any) -> float:
+    try:
+        if isinstance(value, bool):
+            raise ValueError
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{ENV_PREFIX}{key}: must be a number, got {value!r}") from None
+    low, high = FLOAT_SETTINGS[key]
+    if not low <= number <= high:  # also refuses NaN
+        raise ConfigError(f"{ENV_PREFIX}{key}: must be between {low:g} and {high:g}, got {value!r}")
+    return number
+
+
 def _as_bool(key: str, value: Any) -> bool:
     if isinstance(value, bool):
         return value
@@ -206,6 +254,9 @@ def validate(settings: dict[str, Any], instance_path: Path) -> dict[str, Any]:
         settings[key] = _as_int(key, settings[key])
     for key in BOOL_SETTINGS:
         settings[key] = _as_bool(key, settings[key])
+    for key in FLOAT_SETTINGS:
+        if settings[key] is not None:
+            settings[key] = _as_float(key, settings[key])
 
     secret = settings.get("SECRET_KEY")
     if secret is not None and not isinstance(secret, str):
@@ -252,7 +303,7 @@ def validate(settings: dict[str, Any], instance_path: Path) -> dict[str, Any]:
     ):
         # It goes into every email subject: a line break there would break (or forge) headers.
         raise ConfigError(f"{ENV_PREFIX}SITE_NAME: must be 1-100 printable characters on one line")
-    for key in ("DPO_EMAIL", "MAIL_DEFAULT_SENDER"):
+    for key in ("DPO_EMAIL", "MAIL_DEFAULT_SENDER", "BOUNCE_ADDRESS", "MAIL_HELO_NAME"):
         value = settings.get(key)
         if value is not None and (not isinstance(value, str) or any(ord(ch) < 32 for ch in value)):
             raise ConfigError(f"{ENV_PREFIX}{key}: must be one line of text, got {value!r}")
@@ -318,9 +369,18 @@ def flask_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
         "RATELIMIT_IN_MEMORY_FALLBACK_ENABLED": True,
         "REMEMBER_COOKIE_DURATION": 0,
         "MAIL_DEFAULT_SENDER": sender,
+        # MAIL FROM when no BOUNCE_ADDRESS is set: the address part of the From header.
+        "MAIL_ENVELOPE_SENDER": _envelope_sender(sender, settings),
         "MAIL_SUPPRESS_SEND": False,
         "MAIL_ASCII_ATTACHMENTS": False,
     }
+
+
+def _envelope_sender(sender: str, settings: Mapping[str, Any]) -> str:
+    address = parseaddr(sender)[1]
+    if address.count("@") == 1 and address.isascii() and " " not in address:
+        return address
+    return f"no-reply@{_host(settings)}"
 
 
 def _host(settings: Mapping[str, Any]) -> str:

@@ -69,22 +69,8 @@ def logged_in_client(
     return client
 
 
-@pytest.fixture(autouse=True)
-def settle_mail() -> Iterator[None]:
-    """Reset and resend emails go out on a thread: let them land before the next test's sink."""
-    yield
-    assert wait_for_deliveries(), "a background email was still being delivered"
-
-
-def wait_for_deliveries() -> bool:
-    from portal.accounts.background_mail import wait_for_deliveries as wait
-
-    return wait(10.0)
-
-
 def link_from(smtp: Any, address: str, marker: str) -> str:
     """The path of the last link containing ``marker`` mailed to ``address``."""
-    wait_for_deliveries()
     message = smtp.to(address)[-1]
     return path_of(next(url for url in links(message) if marker in url))
 

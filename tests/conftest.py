@@ -12,10 +12,14 @@ from typing import Any
 import psycopg
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DatabaseError
 from sqlalchemy.engine import make_url
+
+from flask.testing import FlaskClient
 
 from portal import create_app
 from portal.extensions import db as _db
+from portal.mail.worker import deliver_due
 from tests.helpers import Auth, SMTPSink
 
 PG_URL = os.environ.get("PORTAL_TEST_DATABASE_URL")
@@ -82,6 +86,23 @@ def backend(request: pytest.FixtureRequest) -> str:
 _pg_schema_ready: set[str] = set()
 
 
+class DeliveringClient(FlaskClient):
+    """The test client, with the mail engine run right after each request, in the test's thread.
+
+    Web processes deliver on a thread of their own; here the same engine runs synchronously so that
+    a test reads its messages the moment the response is back. Tests of the threads themselves
+    (timing, outages) set MAIL_WORKER_THREADS and TEST_DELIVER_AFTER_REQUEST=False."""
+
+    def open(self, *args: Any, **kwargs: Any) -> Any:
+        response = super().open(*args, **kwargs)
+        if self.application.config.get("TEST_DELIVER_AFTER_REQUEST", True):
+            try:
+                deliver_due(self.application)
+            except DatabaseError:  # a test that took the database away: nothing to deliver
+                pass
+        return response
+
+
 @pytest.fixture
 def make_app(
     backend: str, tmp_path: Path, pg_url: str | None, smtp_server: SMTPSink
@@ -99,6 +120,9 @@ def make_app(
             "MAIL_SERVER": "127.0.0.1",
             "MAIL_PORT": smtp_server.port,
             "MAIL_TIMEOUT": 5,
+            "MAIL_WORKER_THREADS": 0,
+            "MAIL_RETRY_BASE": 0.05,
+            "MAIL_RETRY_MAX_DELAY": 1,
             "RATELIMIT_KEY_PREFIX": prefix,
         }
         if backend == "postgresql":
@@ -109,6 +133,7 @@ def make_app(
             settings["DATABASE_URL"] = f"sqlite:///{tmp_path / 'portal.sqlite3'}"
         settings.update(overrides)
         app = create_app(settings)
+        app.test_client_class = DeliveringClient
         apps.append(app)
         if create_schema:
             with app.app_context():

@@ -8,7 +8,6 @@ from tests.accounts_support import (
     create_user,
     logged_in_client,
     set_ip,
-    settle_mail,  # noqa: F401 - autouse fixture
 )
 from tests.helpers import PASSWORD, csrf_token
 

@@ -12,7 +12,6 @@ from tests.accounts_support import (
     db_rows,
     link_from,
     set_ip,
-    settle_mail,  # noqa: F401 - autouse fixture
 )
 from tests.helpers import PASSWORD, csrf_token, post_form, run_together
 

@@ -15,7 +15,6 @@ from tests.accounts_support import (
     db_rows,
     login,
     set_ip,
-    settle_mail,  # noqa: F401 - autouse fixture
 )
 from tests.helpers import PASSWORD, post_form
 

@@ -20,7 +20,6 @@ from tests.accounts_support import (
     login,
     post_account_form,
     set_ip,
-    settle_mail,  # noqa: F401 - autouse fixture
 )
 from tests.helpers import PASSWORD, post_form
 

@@ -16,7 +16,6 @@ from tests.accounts_support import (
     login,
     normalise_page,
     set_ip,
-    settle_mail,  # noqa: F401 - autouse fixture
 )
 from tests.helpers import PASSWORD, post_form
 

@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 from portal.db import utcnow
 from portal.extensions import db as _db
 from portal.newsletter import issues
-from portal.newsletter.ledger import _process_start_time, make_owner, owner_is_dead
+from portal.mail.ledger import _process_start_time, make_owner, owner_is_dead
 from portal.newsletter.models import Delivery
 from portal.newsletter.render import MessageFactory, build_message, render_issue
 from portal.newsletter.sender import Paused, Sender, SendOptions
@@ -115,9 +115,9 @@ def test_prebuilt_messages_match_the_email_package(app, db):
     with app.test_request_context():
         rendered = render_issue("Zprávy: ěščř", "# Ahoj\n\nŽluťoučký kůň, [odkaz](https://example.org).\n")
         url = "http://127.0.0.1:8000/newsletter/unsubscribe/abc.def-ghi"
-        fast = message_from_bytes(MessageFactory(rendered).build("a@example.com", url).as_bytes(),
+        fast = message_from_bytes(MessageFactory(rendered).build("a@example.com", url).raw,
                                   policy=policy.default)
-        slow = message_from_bytes(build_message(rendered, "a@example.com", url).as_bytes(), policy=policy.default)
+        slow = message_from_bytes(build_message(rendered, "a@example.com", url).raw, policy=policy.default)
     for header in ("Subject", "To", "From", "List-Unsubscribe", "List-Unsubscribe-Post", "List-Id"):
         assert str(fast[header]) == str(slow[header]), header
     def same(part: str) -> str:  # the email package writes CRLF inside parts, base64 keeps LF
@@ -126,4 +126,4 @@ def test_prebuilt_messages_match_the_email_package(app, db):
     assert same(text_part(fast)) == same(text_part(slow))
     assert same(html_part(fast)) == same(html_part(slow))
     assert fast["Subject"] == "Zprávy: ěščř" and url in text_part(fast)
-    assert b"\r\n" in MessageFactory(rendered).build("a@example.com", url).as_bytes()
+    assert b"\r\n" in MessageFactory(rendered).build("a@example.com", url).raw

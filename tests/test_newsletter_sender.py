@@ -127,14 +127,15 @@ def _unsubscribe_in_other_thread(app, emails: list[str]) -> None:  # type: ignor
     thread.join(timeout=20)
 
 
-def test_rejected_recipient_is_retried_a_bounded_number_of_times(app, db, smtp):
+def test_a_permanent_refusal_is_final_at_once(app, db, smtp):
     make_subscribers(3)
     smtp.reject.add("reader0001@example.com")
     issue_id = make_issue()
-    outcome = _send(issue_id, max_attempts=3)
+    outcome = _send(issue_id)
     assert outcome.sent == 2 and outcome.failed == 1
     row = _db.session.scalars(select(Delivery).where(Delivery.status == "failed")).one()
-    assert row.attempts == 3 and row.last_error.startswith("rejected: 550")
+    # A 5xx for a recipient is the server's final word: no second attempt, the reason kept.
+    assert row.attempts == 1 and row.last_error.startswith("550")
     problems = issues.problem_deliveries(issue_id, ("failed",))
     assert problems[0][1] == "reader0001@example.com"
 

@@ -58,13 +58,20 @@ def test_without_dpo_email_the_inquiry_is_still_stored_and_acknowledged(client, 
     assert inquiry.dpo_notified is False
 
 
-def test_mail_failure_keeps_the_inquiry(make_app, smtp):
+def test_mail_failure_keeps_the_inquiry_and_records_the_refusal(make_app, smtp):
+    from portal.mail.models import Delivery
+
     app = make_app(DPO_EMAIL="dpo@portal.example")
     smtp.reject.update({"dpo@portal.example", "sender@example.com"})
     response = send_inquiry(browser(app), "sender@example.com")
     assert response.status_code == 200
     [inquiry] = _stored(app)
-    assert inquiry.dpo_notified is False
+    assert inquiry.dpo_notified is True  # queued with the case
+    with app.app_context():
+        rows = {r.kind: r for r in db.session.scalars(select(Delivery))}
+        # A permanent refusal is final and visible to the operator, never silently dropped.
+        assert rows["privacy.dpo"].status == "failed" and rows["privacy.dpo"].last_error.startswith("550")
+        assert rows["privacy.ack"].status == "failed"
 
 
 def test_logged_in_sender_is_linked_and_prefilled(app, smtp):

@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from portal import mail
-from portal.accounts import background_mail, sessions, signals, throttle
+from portal.accounts import sessions, signals, throttle
 from portal.accounts.models import LoginAttempt, LoginSession, User
 from portal.accounts.password_policy import password_problem
 from portal.accounts.requestinfo import stored_ip
@@ -114,42 +114,58 @@ def signup(raw_email: str, password: str, newsletter: bool = False) -> None:
             existing = db.session.scalar(select(User).where(User.email_key == email_key(email)))
         else:
             signals.user_signed_up.send(current_app._get_current_object(), user=user, newsletter=newsletter)
-            db.session.commit()
+            # The account and its confirmation email are committed together or not at all.
             send_confirmation(user)
+            db.session.commit()
             return
-    db.session.rollback()  # nothing to write: release the lock before the email goes out
     if existing is not None:
         if existing.is_confirmed:
-            mail.send_email(
+            mail.enqueue(
                 existing.email,
                 f"Someone tried to sign up at {current_app.config['SITE_NAME']} with your address",
                 "signup_exists",
+                kind="account.signup-exists",
+                user_id=existing.id,
                 login_url=link("/login"),
                 reset_url=link("/reset-password"),
             )
         else:
             send_confirmation(existing)
+    db.session.commit()
 
 
 def send_confirmation(user: User) -> None:
-    mail.send_email(
+    """Queue the confirmation email in the current transaction; the caller commits."""
+    mail.enqueue(
         user.email,
         f"Confirm your email address for {current_app.config['SITE_NAME']}",
         "confirm",
+        kind="account.confirm",
+        user_id=user.id,
         confirm_url=link(f"/confirm/{confirmation_token(user)}"),
         hours=CONFIRM_MAX_AGE // 3600,
     )
 
 
+def _queue_or_decoy(recipient: User | None, subject: str, template: str, kind: str, **context: object) -> None:
+    """A real message for ``recipient``, or the same work without one (see mail.enqueue_decoy):
+    the answer takes as long whether or not the address has an account."""
+    begin_write()
+    if recipient is not None:
+        mail.enqueue(recipient.email, subject, template, kind=kind, user_id=recipient.id, **context)
+    else:
+        mail.enqueue_decoy(subject, template, kind=kind, **context)
+    db.session.commit()
+
+
 def resend_confirmation(raw_email: str) -> None:
     user = find_user(raw_email)
     recipient = user if user is not None and not user.is_confirmed else None
-    # Rendered either way and delivered off the request: the answer takes as long for an
-    # unknown or already confirmed address as for one that gets an email.
-    background_mail.send_later(
-        recipient.email if recipient is not None else None,
+    _queue_or_decoy(
+        recipient,
         f"Confirm your email address for {current_app.config['SITE_NAME']}",
         "confirm",
+        "account.confirm",
         confirm_url=link(f"/confirm/{confirmation_token(recipient) if recipient is not None else 'x'}"),
         hours=CONFIRM_MAX_AGE // 3600,
     )
@@ -259,11 +275,11 @@ def login(raw_email: str, password: str) -> LoginResult:
 
 def request_reset(raw_email: str) -> None:
     user = find_user(raw_email)
-    # Same rendering whether or not the address has an account; delivery off the request.
-    background_mail.send_later(
-        user.email if user is not None else None,
+    _queue_or_decoy(
+        user,
         f"Reset your {current_app.config['SITE_NAME']} password",
         "reset",
+        "account.reset",
         reset_url=link(f"/reset-password/{reset_token(user) if user is not None else 'x'}"),
         minutes=RESET_MAX_AGE // 60,
     )
@@ -293,9 +309,9 @@ def reset_password(token: str, new_password: str) -> User:
         # The link reached the inbox, which is what confirmation proves.
         user.confirmed_at = utcnow()
         signals.user_confirmed.send(current_app._get_current_object(), user=user)
+    _notify_password_changed(user)
     db.session.commit()
     sessions.end_all_sessions(user)
-    _notify_password_changed(user)
     return user
 
 
@@ -305,9 +321,9 @@ def change_password(user: User, current_password: str, new_password: str, keep: 
     new_hash = _new_password_hash(user, new_password)
     begin_write()
     user.password_hash, user.password_changed_at = new_hash, utcnow()
+    _notify_password_changed(user)
     db.session.commit()
     sessions.end_all_sessions(user, keep=keep)
-    _notify_password_changed(user)
 
 
 def _new_password_hash(user: User, new_password: str) -> str:
@@ -318,10 +334,13 @@ def _new_password_hash(user: User, new_password: str) -> str:
 
 
 def _notify_password_changed(user: User) -> None:
-    mail.send_email(
+    """Queued with the new hash, in the same transaction: no change without its notice."""
+    mail.enqueue(
         user.email,
         f"Your {current_app.config['SITE_NAME']} password was changed",
         "password_changed",
+        kind="account.password-changed",
+        user_id=user.id,
         reset_url=link("/reset-password"),
     )
 
@@ -332,22 +351,28 @@ def request_email_change(user: User, password: str, raw_new_email: str) -> None:
     new_email = normalise_email(raw_new_email)
     if email_key(new_email) == user.email_key:
         raise AccountError("That is already your address.")
+    begin_write()
     taken = db.session.scalar(select(User.id).where(User.email_key == email_key(new_email)))
     if taken:
         # Do not reveal that the address has an account; tell its owner instead.
-        mail.send_email(
+        mail.enqueue(
             new_email,
             f"Someone tried to use your address at {current_app.config['SITE_NAME']}",
             "email_taken",
+            kind="account.email-taken",
+            user_id=taken,
         )
-        return
-    mail.send_email(
-        new_email,
-        f"Confirm your new email address for {current_app.config['SITE_NAME']}",
-        "email_change",
-        confirm_url=link(f"/account/email/confirm/{email_change_token(user, new_email)}"),
-        hours=EMAIL_CHANGE_MAX_AGE // 3600,
-    )
+    else:
+        mail.enqueue(
+            new_email,
+            f"Confirm your new email address for {current_app.config['SITE_NAME']}",
+            "email_change",
+            kind="account.email-change",
+            user_id=user.id,
+            confirm_url=link(f"/account/email/confirm/{email_change_token(user, new_email)}"),
+            hours=EMAIL_CHANGE_MAX_AGE // 3600,
+        )
+    db.session.commit()
 
 
 def confirm_email_change(token: str) -> User:
@@ -362,18 +387,20 @@ def confirm_email_change(token: str) -> User:
         raise AccountError("This link has already been used or is no longer valid.")
     old_email = user.email
     user.email, user.email_key = new_email, email_key(new_email)
+    mail.enqueue(
+        old_email,
+        f"Your {current_app.config['SITE_NAME']} email address was changed",
+        "email_changed",
+        kind="account.email-changed",
+        user_id=user.id,
+        new_email=new_email,
+        contact_url=link("/privacy/contact"),
+    )
     try:
         db.session.commit()
     except IntegrityError:
         db.session.rollback()
         raise AccountError("That address is now used by another account.") from None
-    mail.send_email(
-        old_email,
-        f"Your {current_app.config['SITE_NAME']} email address was changed",
-        "email_changed",
-        new_email=new_email,
-        contact_url=link("/privacy/contact"),
-    )
     return user
 
 

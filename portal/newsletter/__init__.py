@@ -25,8 +25,9 @@ def _on_deleting(app: Flask, user: Any = None, **_: Any) -> None:
 
 def init_app(app: Flask) -> None:
     """Register this area's blueprint, commands and hooks on the app."""
+    from portal import mail
     from portal.accounts import signals
-    from portal.newsletter import models, personal_data  # noqa: F401 - models register their tables
+    from portal.newsletter import copies, models, personal_data  # noqa: F401 - models register their tables
     from portal.newsletter.cli import cli
     from portal.newsletter.subscriptions import is_subscribed
     from portal.newsletter.views import bp
@@ -37,4 +38,5 @@ def init_app(app: Flask) -> None:
     signals.user_signed_up.connect(_on_signup, weak=False)
     signals.user_deleting.connect(_on_deleting, weak=False)
     personal_data.register()
+    mail.register_kind(copies.kind())
     app.jinja_env.globals["newsletter_subscribed"] = is_subscribed

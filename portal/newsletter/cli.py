@@ -8,11 +8,15 @@ from pathlib import Path
 import click
 from flask import Blueprint, current_app
 
-from portal import mail
+from sqlalchemy import update
+
 from portal.accounts.models import User
 from portal.extensions import db
+from portal.mail import status as queue
+from portal.mail.outbox import enqueue_composed
+from portal.mail.worker import deliver_due
 from portal.newsletter import issues, render
-from portal.newsletter.models import FAILED, STATUSES, UNCERTAIN, Issue
+from portal.newsletter.models import FAILED, STATUSES, UNCERTAIN, Delivery, Issue
 from portal.newsletter.sender import Paused, Sender, SendOptions
 from portal.newsletter.subscriptions import SubscriptionError, suppress, unsubscribe_token
 
@@ -52,14 +56,13 @@ def preview(issue_id: int, part: str) -> None:
     issue = _issue(issue_id)
     rendered = render.render_issue(issue.subject, issue.body_markdown)
     url = current_app.config["BASE_URL"] + "/newsletter/unsubscribe/<personal-token>"
-    message = render.build_message(rendered, "subscriber@example.invalid", url)
     click.echo(f"Subject: {issue.subject}")
     if part in ("both", "text"):
         click.echo("----- text/plain -----")
-        click.echo(message.body)
+        click.echo(rendered.text.replace(render.UNSUBSCRIBE_PLACEHOLDER, url))
     if part in ("both", "html"):
         click.echo("----- text/html -----")
-        click.echo(message.html)
+        click.echo(rendered.html.replace(render.UNSUBSCRIBE_PLACEHOLDER, url))
 
 
 @cli.cli.command("test-send")
@@ -81,11 +84,17 @@ def test_send(issue_id: int, email: str) -> None:
     url = f"{base}/newsletter"
     if user is not None:
         url = f"{base}/newsletter/unsubscribe/{unsubscribe_token(user.id, user.email_key)}"
-    try:
-        with mail.connection() as conn:
-            conn.send(render.build_message(rendered, address, url))
-    except Exception as error:
-        raise click.ClickException(f"The mail server did not take the message: {error}") from None
+    row = enqueue_composed(render.build_message(rendered, address, url), kind="newsletter.test")
+    db.session.commit()
+    row_id = row.id
+    db.session.rollback()  # end this session's read snapshot: the engine's commits must show
+    deliver_due(current_app._get_current_object())  # type: ignore[attr-defined]
+    db.session.rollback()
+    row = db.session.get(Delivery, row_id, populate_existing=True)
+    if row is None or row.status != "sent":
+        state = row.status if row is not None else "gone"
+        detail = f" ({row.last_error})" if row is not None and row.last_error else ""
+        raise click.ClickException(f"The test copy is {state}{detail}; `flask mail status` shows the queue.")
     click.echo(f"Test copy of issue {issue_id} sent to {address} (the monthly cap is not affected).")
 
 
@@ -98,13 +107,15 @@ def test_send(issue_id: int, email: str) -> None:
 @click.option("--batch-size", type=click.IntRange(1, 10000), default=100, show_default=True)
 @click.option("--max-failures", type=click.IntRange(1, 1000), default=5, show_default=True,
               help="Consecutive connection failures before pausing.")
-@click.option("--retry-delay", type=click.FloatRange(0, 86400), default=30.0, show_default=True,
-              help="Seconds before a rejected recipient is tried again.")
-@click.option("--max-attempts", type=click.IntRange(1, 20), default=3, show_default=True)
+@click.option("--no-wait", is_flag=True,
+              help="Return once nothing is due now; copies deferred by temporary failures are left to the workers.")
 @click.option("--failure-delay", type=click.FloatRange(0, 60), default=1.0, show_default=True, hidden=True)
 def send(issue_id: int, second_this_month: bool, reason: str | None, rate: float | None, resend_uncertain: bool,
-         batch_size: int, max_failures: int, retry_delay: float, max_attempts: int, failure_delay: float) -> None:
-    """Start (within the monthly cap) and send ISSUE_ID; safe to run again after a crash."""
+         batch_size: int, max_failures: int, no_wait: bool, failure_delay: float) -> None:
+    """Start (within the monthly cap) and send ISSUE_ID; safe to run again after a crash.
+
+    Exit status: 0 when no copy failed (uncertain ones are reported: they may have arrived), 1 when
+    some failed or the run paused, 75 with --no-wait while copies are still being retried."""
     if reason and not second_this_month:
         raise click.UsageError("--reason goes with --second-this-month.")
     _issue(issue_id)
@@ -120,8 +131,7 @@ def send(issue_id: int, second_this_month: bool, reason: str | None, rate: float
     total = sum(counts.values())
     already = sum(counts.get(s, 0) for s in ("sent", "failed", "skipped", "uncertain"))
     options = SendOptions(rate=rate, resend_uncertain=resend_uncertain, batch_size=batch_size,
-                          max_attempts=max_attempts, retry_delay=retry_delay, max_failures=max_failures,
-                          failure_delay=failure_delay)
+                          max_failures=max_failures, failure_delay=failure_delay, wait=not no_wait)
     if resend_uncertain:
         already -= counts.get(UNCERTAIN, 0)
     started = time.monotonic()
@@ -137,8 +147,9 @@ def send(issue_id: int, second_this_month: bool, reason: str | None, rate: float
         bar.update(already)
 
         def progress(outcome: str) -> None:
-            done["n"] += 1
-            bar.update(1, outcome)
+            if outcome != "pending":  # a deferred copy is not done yet
+                done["n"] += 1
+                bar.update(1, outcome)
 
         sender = Sender(issue_id, options, progress)
         try:
@@ -149,8 +160,8 @@ def send(issue_id: int, second_this_month: bool, reason: str | None, rate: float
     counts = issues.status_counts(issue_id)
     click.echo(
         f"This run: {outcome.sent} sent, {outcome.skipped} skipped (unsubscribed meanwhile), "
-        f"{outcome.failed} failed, {outcome.uncertain} uncertain in {elapsed:.1f} s "
-        f"({outcome.sent / max(elapsed, 1e-6):.1f} msg/s)."
+        f"{outcome.retrying} deferred by temporary failures, {outcome.failed} failed, "
+        f"{outcome.uncertain} uncertain in {elapsed:.1f} s ({outcome.sent / max(elapsed, 1e-6):.1f} msg/s)."
     )
     click.echo("Issue totals: " + _counts_line(counts))
     if counts.get(UNCERTAIN):
@@ -158,8 +169,30 @@ def send(issue_id: int, second_this_month: bool, reason: str | None, rate: float
                    f"{issue_id}`, and use --resend-uncertain to send them again.")
     if paused is not None:
         raise click.ClickException(str(paused))
-    if counts.get("pending") or counts.get("claimed") or counts.get("sending"):
-        click.echo("Another sender still holds part of this issue, or retries are due later; run again to finish.")
+    if counts.get(FAILED):
+        raise click.ClickException(f"{counts[FAILED]} copies failed: `flask newsletter status {issue_id}` lists "
+                                   f"them, `flask newsletter retry {issue_id}` re-queues them.")
+    if counts.get("claimed") or counts.get("sending"):
+        click.echo("Another sender still holds part of this issue; it finishes them (or run again to check).")
+    if no_wait and counts.get("pending"):
+        click.echo(f"{counts['pending']} copies wait for a retry after temporary failures; the delivery workers "
+                   f"finish them (`flask newsletter status {issue_id}`).")
+        raise SystemExit(75)
+
+
+@cli.cli.command("retry")
+@click.argument("issue_id", type=int)
+def retry(issue_id: int) -> None:
+    """Re-queue the failed copies of ISSUE_ID (the same issue: the monthly cap is untouched)."""
+    issue = _issue(issue_id)
+    if issue.started_at is None:
+        raise click.ClickException(f"Issue {issue_id} has not been started.")
+    count = queue.requeue((FAILED,), issue_id=issue_id)
+    if count:
+        db.session.execute(update(Issue).where(Issue.id == issue_id).values(finished_at=None))
+    db.session.commit()
+    click.echo(f"{count} failed copies of issue {issue_id} re-queued; the delivery workers send them "
+               f"(or run `flask newsletter send {issue_id}`).")
 
 
 def _counts_line(counts: dict[str, int]) -> str:
@@ -182,8 +215,12 @@ def status(issue_id: int) -> None:
     for name in STATUSES:
         click.echo(f"  {name:<10} {counts.get(name, 0)}")
     click.echo(f"  {'total':<10} {sum(counts.values())}")
-    for state, email, attempts, error in issues.problem_deliveries(issue_id, (FAILED, UNCERTAIN)):
-        click.echo(f"{state}: {email} (attempts {attempts}) {error or ''}".rstrip())
+    retrying, next_at = issues.retrying(issue_id)
+    if retrying:
+        click.echo(f"  of the pending, {retrying} are retrying after temporary failures; next attempt "
+                   f"{next_at.isoformat(timespec='seconds') if next_at else 'soon'}")
+    for state, email, attempts, error, message_id in issues.problem_deliveries(issue_id, (FAILED, UNCERTAIN)):
+        click.echo(f"{state}: {email} Message-ID {message_id or '-'} (attempts {attempts}) {error or ''}".rstrip())
 
 
 @cli.cli.command("suppress")

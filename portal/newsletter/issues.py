@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import current_app
@@ -12,7 +12,11 @@ from sqlalchemy import func, insert, literal, select
 from portal.accounts.models import User
 from portal.db import utcnow, write_lock
 from portal.extensions import db
+from portal.mail.models import PRIORITY_BULK
+from portal.mail.outbox import WAKE_FLAG
 from portal.newsletter.models import PENDING, Delivery, Issue, Subscription
+
+KIND = "newsletter"  # the mail kind of a copy (portal.newsletter.copies)
 
 HARD_MONTHLY_MAXIMUM = 2  # the policy's "in rare cases twice"; the schema allows slots 1 and 2 only
 MAX_SUBJECT = 200
@@ -122,13 +126,18 @@ def start_issue(issue_id: int, second_this_month: bool = False, reason: str | No
         issue.cap_slot = started + 1
         issue.second_reason = reason if started >= 1 else None
         db.session.flush()
+        when = literal(now, type_=Delivery.updated_at.type)
+        expires = literal(now + timedelta(seconds=current_app.config["MAIL_RETRY_FOR"]), type_=Delivery.updated_at.type)
         db.session.execute(
             insert(Delivery).from_select(
-                ["issue_id", "user_id", "status", "attempts", "updated_at"],
-                select(literal(issue_id), recipients_query().subquery().c.user_id, literal(PENDING), literal(0),
-                       literal(now, type_=Delivery.updated_at.type)),
+                ["kind", "priority", "issue_id", "user_id", "status", "attempts", "smtputf8", "forget_address",
+                 "created_at", "next_attempt_at", "expires_at", "updated_at"],
+                select(literal(KIND), literal(PRIORITY_BULK), literal(issue_id),
+                       recipients_query().subquery().c.user_id, literal(PENDING), literal(0), literal(False),
+                       literal(False), when, when, expires, when),
             )
         )
+        db.session.info[WAKE_FLAG] = True  # the web processes' workers start on it at once
         # Counted, not rowcount: psycopg reports -1 for INSERT ... SELECT through SQLAlchemy.
         frozen = db.session.scalar(select(func.count()).select_from(Delivery).where(Delivery.issue_id == issue_id))
         if not frozen:
@@ -149,15 +158,25 @@ def status_counts(issue_id: int) -> dict[str, int]:
     return {status: count for status, count in rows}
 
 
-def problem_deliveries(issue_id: int, statuses: tuple[str, ...]) -> list[tuple[str, str, int, str | None]]:
-    """(status, address, attempts, last error) of the deliveries an operator has to look at."""
+def problem_deliveries(issue_id: int, statuses: tuple[str, ...]) -> list[tuple[str, str, int, str | None, str | None]]:
+    """(status, address, attempts, last error, Message-ID) of the copies an operator has to look at;
+    the Message-ID finds an uncertain copy in the relay's log."""
     rows = db.session.execute(
-        select(Delivery.status, User.email, Delivery.attempts, Delivery.last_error)
+        select(Delivery.status, User.email, Delivery.attempts, Delivery.last_error, Delivery.message_id)
         .join(User, User.id == Delivery.user_id)
         .where(Delivery.issue_id == issue_id, Delivery.status.in_(statuses))
         .order_by(Delivery.status, Delivery.id)
     ).all()
-    return [(r[0], r[1], r[2], r[3]) for r in rows]
+    return [(r[0], r[1], r[2], r[3], r[4]) for r in rows]
+
+
+def retrying(issue_id: int) -> tuple[int, datetime | None]:
+    """Copies waiting after a temporary failure, and when the next of them is due."""
+    count, due = db.session.execute(
+        select(func.count(), func.min(Delivery.next_attempt_at))
+        .where(Delivery.issue_id == issue_id, Delivery.status == PENDING, Delivery.attempts > 0)
+    ).one()
+    return count or 0, due
 
 
 def archive() -> list[Issue]:

@@ -1,24 +1,22 @@
-"""Newsletter data: subscriptions with their history, issues, and the per-recipient delivery ledger."""
+"""Newsletter data: subscriptions with their history, and issues."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.db import UTCDateTime, utcnow
 from portal.extensions import db
+from portal.mail.models import CLAIMED, FAILED, PENDING, SENDING, SENT, SKIPPED, STATUSES, UNCERTAIN, Delivery
 
 # Where a subscription change came from: the proof that the recipient asked for it.
 SOURCES = ("signup", "preferences", "email-link", "admin", "bounce", "complaint")
 
-# Delivery statuses. "claimed": reserved by a sender, not yet handed to SMTP (safe to give to
-# another sender if the owner died). "sending": handed to SMTP, acceptance not yet recorded — if
-# the owner died it becomes "uncertain" and is never resent without --resend-uncertain.
-PENDING, CLAIMED, SENDING, SENT = "pending", "claimed", "sending", "sent"
-FAILED, UNCERTAIN, SKIPPED = "failed", "uncertain", "skipped"
-STATUSES = (PENDING, CLAIMED, SENDING, SENT, FAILED, UNCERTAIN, SKIPPED)
+# The per-recipient ledger is the mail engine's: one row per copy, kind "newsletter".
+__all__ = ["PENDING", "CLAIMED", "SENDING", "SENT", "FAILED", "UNCERTAIN", "SKIPPED", "STATUSES", "Delivery",
+           "Issue", "Subscription", "SubscriptionEvent", "SOURCES"]
 
 
 class Subscription(db.Model):
@@ -70,29 +68,3 @@ class Issue(db.Model):
     cap_slot: Mapped[int | None] = mapped_column(Integer, nullable=True)
     second_reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-
-
-class Delivery(db.Model):
-    """The ledger: one row per (issue, recipient), frozen when the issue starts sending.
-
-    No address is stored here: the sender reads it from the account right before each message,
-    so an erased account or a changed address never leaves a copy in the ledger."""
-
-    __tablename__ = "newsletter_deliveries"
-    __table_args__ = (
-        UniqueConstraint("issue_id", "user_id", name="uq_newsletter_deliveries_issue_user"),
-        Index("ix_newsletter_deliveries_issue_status", "issue_id", "status"),
-    )
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    issue_id: Mapped[int] = mapped_column(ForeignKey("newsletter_issues.id", ondelete="CASCADE"))
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
-    status: Mapped[str] = mapped_column(String(12), default=PENDING)
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    last_error: Mapped[str | None] = mapped_column(String(500), nullable=True)
-    # "host:pid:start-time:nonce" of the sender holding the row, and when it last renewed it.
-    claimed_by: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -83,13 +83,12 @@ def submit(raw_email: str, topic: str, raw_message: str, user: Any = None) -> In
         user_id=getattr(user, "id", None),
     )
     db.session.add(inquiry)
-    db.session.commit()
-    # Stored first: a mail outage must never lose a request that has a legal deadline.
-    notified = _notify_dpo(inquiry)
-    begin_write()
-    inquiry.dpo_notified = notified
-    db.session.commit()
+    db.session.flush()
+    # The case and both its emails are committed together: a mail outage delays them, never
+    # loses them, and a request with a legal deadline is never acknowledged without its notice.
+    inquiry.dpo_notified = _notify_dpo(inquiry)
     _acknowledge(inquiry)
+    db.session.commit()
     return inquiry
 
 
@@ -98,35 +97,31 @@ def _notify_dpo(inquiry: Inquiry) -> bool:
     if not dpo:
         log.warning("Inquiry %s stored but DPO_EMAIL is not set: nobody was notified", inquiry.reference)
         return False
-    try:
-        mail.send_email(
-            str(dpo),
-            f"[{inquiry.reference}] Data-protection inquiry: {inquiry.topic_label} (due {_date(inquiry.due_at)})",
-            "inquiry_received",
-            headers={"Reply-To": inquiry.email or ""},
-            inquiry=inquiry,
-            due=_date(inquiry.due_at),
-            admin_url=current_app.config["BASE_URL"] + "/privacy/inquiries",
-        )
-    except Exception:
-        log.exception("Inquiry %s stored but the DPO notification failed", inquiry.reference)
-        return False
+    mail.enqueue(
+        str(dpo),
+        f"[{inquiry.reference}] Data-protection inquiry: {inquiry.topic_label} (due {_date(inquiry.due_at)})",
+        "inquiry_received",
+        kind="privacy.dpo",
+        reply_to=inquiry.email or None,
+        inquiry=inquiry,
+        due=_date(inquiry.due_at),
+        admin_url=current_app.config["BASE_URL"] + "/privacy/inquiries",
+    )
     return True
 
 
 def _acknowledge(inquiry: Inquiry) -> None:
     # The sender's own text is not echoed back: the form must not relay content to third parties.
-    try:
-        mail.send_email(
-            inquiry.email or "",
-            f"We received your data-protection inquiry {inquiry.reference}",
-            "inquiry_ack",
-            inquiry=inquiry,
-            due=_date(inquiry.due_at),
-            contact_url=current_app.config["BASE_URL"] + "/privacy/contact",
-        )
-    except Exception:
-        log.exception("Inquiry %s stored but the acknowledgement failed", inquiry.reference)
+    mail.enqueue(
+        inquiry.email or "",
+        f"We received your data-protection inquiry {inquiry.reference}",
+        "inquiry_ack",
+        kind="privacy.ack",
+        user_id=inquiry.user_id,
+        inquiry=inquiry,
+        due=_date(inquiry.due_at),
+        contact_url=current_app.config["BASE_URL"] + "/privacy/contact",
+    )
 
 
 def _date(value: datetime) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Callable
 from typing import Any
 
 from flask import current_app
@@ -55,7 +56,7 @@ def check_password(user: Any, password: str) -> None:
         raise RightsError("Your password is not correct.")
 
 
-def erase_user(user: Any) -> None:
+def erase_user(user: Any, before_commit: Callable[[], object] | None = None) -> None:
     """Erase ``user`` everywhere in one transaction: every handler in registry order, then commit."""
     begin_write()
     try:
@@ -63,6 +64,8 @@ def erase_user(user: Any) -> None:
         signals.user_deleting.send(current_app._get_current_object(), user=user)
         for handler in personal_data.handlers():
             handler.erase(user)
+        if before_commit is not None:
+            before_commit()
         db.session.commit()
     except Exception:
         db.session.rollback()
@@ -73,16 +76,18 @@ def erase_account(user: Any, password: str) -> str:
     """Check the password, erase, and confirm by email to the old address; returns that address."""
     check_password(user, password)
     address = user.email
-    erase_user(user)
-    try:
-        mail.send_email(
+
+    def farewell() -> None:
+        # Queued in the erasure's own transaction; the address goes once the message is delivered.
+        mail.enqueue(
             address,
             f"Your {current_app.config['SITE_NAME']} account has been deleted",
             "account_deleted",
+            kind="account.deleted",
+            forget_address=True,
             signup_url=current_app.config["BASE_URL"] + "/signup",
             contact_url=current_app.config["BASE_URL"] + "/privacy/contact",
         )
-    except Exception:
-        # The erasure is done and committed; a mail outage must not make it look failed.
-        log.exception("Account erased but the confirmation email could not be sent")
+
+    erase_user(user, before_commit=farewell)
     return address

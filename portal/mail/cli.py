@@ -1,0 +1,83 @@
+"""``flask mail ...``: a delivery worker of its own, the queue's figures, and re-queueing."""
+
+from __future__ import annotations
+
+import signal
+import time
+from types import FrameType
+
+import click
+from flask import Blueprint, current_app
+
+from portal.extensions import db
+from portal.mail import status as queue
+from portal.mail.models import FAILED, UNCERTAIN
+from portal.mail.worker import Worker, deliver_due
+
+cli = Blueprint("mail_cli", __name__, cli_group="mail")
+
+
+@cli.cli.command("deliver")
+@click.option("--once", is_flag=True, help="Deliver what is due now, then exit.")
+def deliver(once: bool) -> None:
+    """Run a delivery worker (the web processes deliver too; any number of both may run)."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    if once:
+        outcome = deliver_due(app)
+        click.echo(f"{outcome.sent} sent, {outcome.retrying} to retry later, {outcome.failed} failed, "
+                   f"{outcome.uncertain} uncertain, {outcome.skipped} skipped.")
+        if outcome.failed or outcome.uncertain:
+            raise SystemExit(1)
+        return
+    worker = Worker(app)
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        click.echo("Stopping after the message in flight...")
+        worker.shutdown(timeout=0)
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    click.echo("Delivering mail; SIGTERM or Ctrl-C stops after the message in flight.")
+    worker.pid = None
+    worker.stop.clear()
+    worker.loop()
+
+
+def _when(value: object) -> str:
+    return value.isoformat(timespec="seconds") if hasattr(value, "isoformat") else "-"
+
+
+@cli.cli.command("status")
+def status() -> None:
+    """Queue depth, oldest waiting, retrying, failed and uncertain — per kind of message."""
+    figures = queue.figures()
+    click.echo(f"{'kind':<24} {'waiting':>8} {'retrying':>9} {'sent':>8} {'failed':>7} {'uncertain':>10}  oldest waiting")
+    for k in figures.kinds:
+        click.echo(f"{k.kind:<24} {k.waiting:>8} {k.retrying:>9} {k.sent:>8} {k.failed:>7} {k.uncertain:>10}  "
+                   f"{_when(k.oldest_waiting)}")
+    click.echo(f"{'total':<24} {figures.total('waiting'):>8} {figures.total('retrying'):>9} "
+               f"{figures.total('sent'):>8} {figures.total('failed'):>7} {figures.total('uncertain'):>10}  "
+               f"{_when(figures.oldest_waiting)}")
+    for row in queue.problems():
+        click.echo(f"{row.status}: #{row.id} {row.kind} to {row.to_addr or 'user ' + str(row.user_id)} "
+                   f"Message-ID {row.message_id or '-'} (attempts {row.attempts}) {row.last_error or ''}".rstrip())
+    db.session.rollback()
+
+
+@cli.cli.command("retry")
+@click.option("--failed", "failed", is_flag=True, help="Re-queue failed messages.")
+@click.option("--uncertain", "uncertain", is_flag=True,
+              help="Re-queue uncertain messages (they may have arrived: the recipient may get a second copy).")
+def retry(failed: bool, uncertain: bool) -> None:
+    """Re-queue failed (--failed) and/or uncertain (--uncertain) messages."""
+    statuses = tuple(s for s, wanted in ((FAILED, failed), (UNCERTAIN, uncertain)) if wanted)
+    if not statuses:
+        raise click.UsageError("Say what to re-queue: --failed, --uncertain, or both.")
+    count = queue.requeue(statuses)
+    db.session.commit()
+    click.echo(f"{count} message(s) re-queued ({', '.join(statuses)}).")
+    if count:
+        from portal.mail.worker import wake
+
+        wake(current_app._get_current_object())  # type: ignore[attr-defined]
+        time.sleep(0)

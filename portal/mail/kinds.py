@@ -1,0 +1,58 @@
+"""What each area sends: its kinds of message, declared in its ``init_app``, collected here.
+
+A kind with stored bytes (account mail, notices) needs nothing but a name. A kind whose copies are
+built at send time (the newsletter: the subscriber's current address, a personal unsubscribe
+link) gives a ``prepare`` function and a ``guard``, an SQL condition checked in the same
+statement that marks the copy "sending", so an unsubscription a millisecond earlier still counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy.sql.elements import ColumnElement
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A copy ready for the wire. ``key`` is bound into the kind's guard (e.g. the address key)."""
+
+    recipient: str
+    raw: bytes
+    message_id: str
+    smtputf8: bool = False
+    key: str = ""
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    label: str  # what an operator reads in `flask mail status`
+    # rows (id, user_id, issue_id, ...) -> {id: Prepared}; ids it leaves out are skipped
+    prepare: Callable[[Sequence[Any]], dict[int, Prepared]] | None = None
+    guard: ColumnElement[bool] | None = None
+    bulk: bool = False  # marketing mail: never to a suppressed address
+
+
+_kinds: dict[str, Kind] = {}
+
+
+def register(kind: Kind) -> None:
+    existing = _kinds.get(kind.name)
+    if existing is not None and existing != kind:
+        raise ValueError(f"mail kind {kind.name!r} is declared twice")
+    _kinds[kind.name] = kind
+
+
+def get(name: str) -> Kind | None:
+    return _kinds.get(name)
+
+
+def all_kinds() -> list[Kind]:
+    return sorted(_kinds.values(), key=lambda k: k.name)
+
+
+def guards() -> dict[str, ColumnElement[bool]]:
+    return {k.name: k.guard for k in _kinds.values() if k.guard is not None}

@@ -1,0 +1,80 @@
+"""Newsletter copies as a kind of mail: built at send time, guarded at the last moment.
+
+A copy's row holds no address: ``prepare`` reads each subscriber's current address right before
+the batch goes out and builds the personal message (their own unsubscribe link). ``STILL_WANTED``
+is checked in the very statement that marks the copy "sending": an active subscription of a
+confirmed account whose address is still the one the message was built for.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import bindparam, select
+
+from portal.accounts.models import User
+from portal.extensions import db
+from portal.mail import Kind
+from portal.mail.kinds import Prepared
+from portal.mail.models import Delivery
+from portal.newsletter.issues import KIND
+from portal.newsletter.models import Issue, Subscription
+from portal.newsletter.render import MessageFactory, render_issue
+from portal.newsletter.subscriptions import unsubscribe_token
+
+STILL_WANTED = (
+    select(Subscription.user_id)
+    .join(User, User.id == Subscription.user_id)
+    .where(
+        Subscription.user_id == Delivery.user_id,
+        Subscription.active.is_(True),
+        User.confirmed_at.is_not(None),
+        User.email_key == bindparam("key"),
+    )
+    .exists()
+)
+
+_RECIPIENTS = select(User.id, User.email, User.email_key).where(User.id.in_(bindparam("ids", expanding=True)))
+
+# Rendering an issue costs milliseconds; a send prepares hundreds of batches of the same issue.
+_factories: OrderedDict[tuple[int, int, str], MessageFactory] = OrderedDict()
+
+
+def _factory(issue_id: int) -> MessageFactory | None:
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    key = (id(app), issue_id, str(app.config["BASE_URL"]))
+    factory = _factories.get(key)
+    if factory is None:
+        issue = db.session.get(Issue, issue_id)
+        if issue is None:
+            return None
+        factory = MessageFactory(render_issue(issue.subject, issue.body_markdown))
+        _factories[key] = factory
+        while len(_factories) > 8:
+            _factories.popitem(last=False)
+    return factory
+
+
+def prepare(rows: Sequence[Any]) -> dict[int, Prepared]:
+    users = {uid: (email, key) for uid, email, key in
+             db.session.execute(_RECIPIENTS, {"ids": [r.user_id for r in rows if r.user_id]}).all()}
+    db.session.rollback()
+    base = str(current_app.config["BASE_URL"])
+    ready: dict[int, Prepared] = {}
+    for row in rows:
+        recipient = users.get(row.user_id)
+        factory = _factory(row.issue_id) if row.issue_id is not None else None
+        if recipient is None or factory is None:
+            continue  # erased meanwhile: skipped
+        email, key = recipient
+        url = f"{base}/newsletter/unsubscribe/{unsubscribe_token(row.user_id, key)}"
+        built = factory.build(email, url)
+        ready[row.id] = Prepared(built.envelope_to, built.raw, built.message_id, built.smtputf8, key)
+    return ready
+
+
+def kind() -> Kind:
+    return Kind(KIND, "newsletter copies", prepare=prepare, guard=STILL_WANTED, bulk=True)
