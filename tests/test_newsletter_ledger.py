@@ -17,8 +17,8 @@ from sqlalchemy import select, update
 
 from portal.db import utcnow
 from portal.extensions import db as _db
-from portal.newsletter import issues
 from portal.mail.ledger import _process_start_time, make_owner, owner_is_dead
+from portal.newsletter import issues
 from portal.newsletter.models import Delivery
 from portal.newsletter.render import MessageFactory, build_message, render_issue
 from portal.newsletter.sender import Paused, Sender, SendOptions

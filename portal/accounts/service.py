@@ -5,17 +5,17 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from portal import mail
+from portal import addresses, mail
 from portal.accounts import sessions, signals, throttle
 from portal.accounts.models import LoginAttempt, LoginSession, User
 from portal.accounts.password_policy import password_problem
 from portal.accounts.requestinfo import stored_ip
 from portal.accounts.throttle import attempt_key
+from portal.addresses import MAX_EMAIL_LENGTH, AddressError, email_key, lookup_key
 from portal.db import begin_write, utcnow
 from portal.extensions import db
 from portal.security.passwords import dummy_verify, hash_password, needs_rehash, verify_password
@@ -24,41 +24,23 @@ from portal.security.tokens import TokenError, make_token, read_token
 CONFIRM_MAX_AGE = 48 * 3600
 RESET_MAX_AGE = 3600
 EMAIL_CHANGE_MAX_AGE = 48 * 3600
-MAX_EMAIL_LENGTH = 254
 
 
 class AccountError(ValueError):
     """A request the person can fix; the message is safe to show."""
 
 
-# --- email addresses -------------------------------------------------------------------------
+__all__ = ["MAX_EMAIL_LENGTH", "AccountError", "email_key", "lookup_key", "normalise_email"]
+
+
+# --- email addresses (the rules live in portal.addresses, shared by every area) ---------------
 
 
 def normalise_email(raw: str) -> str:
-    """Validate and normalise an address (no DNS look-ups); raises AccountError with the reason."""
-    if not isinstance(raw, str) or not raw.strip():
-        raise AccountError("Please enter your email address.")
-    raw = raw.strip()
-    if len(raw) > MAX_EMAIL_LENGTH or "\x00" in raw:
-        raise AccountError("That does not look like an email address.")
     try:
-        result = validate_email(raw, check_deliverability=False)
-    except EmailNotValidError as error:
-        raise AccountError(f"That does not look like an email address: {error}") from None
-    return result.normalized
-
-
-def email_key(email: str) -> str:
-    return email.strip().lower()
-
-
-def lookup_key(raw: str) -> str:
-    """The key a typed address would have, valid or not (login must not reveal validity)."""
-    try:
-        return email_key(normalise_email(raw))
-    except AccountError:
-        # Never a valid key, but NUL must not reach the database (PostgreSQL refuses it).
-        return email_key(raw or "").replace("\x00", "")[:MAX_EMAIL_LENGTH]
+        return addresses.normalise_email(raw)
+    except AddressError as error:
+        raise AccountError(str(error)) from None
 
 
 def find_user(raw_email: str) -> User | None:

@@ -51,7 +51,8 @@ def _when(value: object) -> str:
 def status() -> None:
     """Queue depth, oldest waiting, retrying, failed and uncertain — per kind of message."""
     figures = queue.figures()
-    click.echo(f"{'kind':<24} {'waiting':>8} {'retrying':>9} {'sent':>8} {'failed':>7} {'uncertain':>10}  oldest waiting")
+    click.echo(f"{'kind':<24} {'waiting':>8} {'retrying':>9} {'sent':>8} {'failed':>7} {'uncertain':>10}  "
+               "oldest waiting")
     for k in figures.kinds:
         click.echo(f"{k.kind:<24} {k.waiting:>8} {k.retrying:>9} {k.sent:>8} {k.failed:>7} {k.uncertain:>10}  "
                    f"{_when(k.oldest_waiting)}")

@@ -135,6 +135,13 @@ class Engine:
         self._mark_sent_then_sending = ledger.mark_sent_then_sending(guards)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mail-db")
 
+    def synchronous_level(self) -> int:
+        """SQLite's synchronous level on the engine's own connection (2 = FULL), for the operator
+        checking durability; 0 elsewhere."""
+        if self._conn is None or self._conn.dialect.name != "sqlite":
+            return 0
+        return int(self._conn.connection.dbapi_connection.execute("PRAGMA synchronous").fetchone()[0])  # type: ignore[union-attr]
+
     def _close(self) -> None:
         try:
             self._flush_sent()
@@ -334,7 +341,13 @@ class Engine:
         assert self._pool is not None
         marked: Future[bool] = self._pool.submit(self._mark, did, item)
         envelope = transport.Envelope(self.sender, item.recipient, item.raw, item.smtputf8)
-        return wire.deliver(envelope, marked.result)  # type: ignore[no-any-return]
+        try:
+            return wire.deliver(envelope, marked.result)  # type: ignore[no-any-return]
+        except Exception as error:  # a fault of ours, not the server's: never leave the row mid-mark
+            marked.exception()  # wait for the commit on the helper thread
+            log.exception("Unexpected error handing over delivery %d", did)
+            wire.close()
+            return transport.Attempt(transport.RETRY, transport.describe_error(error), connection_lost=True)
 
     def _mark(self, did: int, item: Prepared) -> bool:
         """claimed -> sending (and the previous message's sent) — on the helper thread."""

@@ -21,8 +21,8 @@ from portal.mail.transport import Attempt
 
 log = logging.getLogger("portal.mail")
 
-# Adaptive slow-down: the pause between messages doubles on each throttling answer, up to this,
-# and halves again with each accepted message.
+# Adaptive slow-down: the pause between messages doubles on each throttling answer, up to SLOWEST
+# (or MAIL_RETRY_MAX_DELAY if shorter), and halves again with each accepted message.
 SLOWEST = 10.0
 FIRST_SLOWDOWN = 0.2
 
@@ -47,6 +47,7 @@ class Pace:
         self.key = f"{config.get('RATELIMIT_KEY_PREFIX') or 'portal'}:mail-rate"
         self.uri = str(config["RATELIMIT_STORAGE_URI"])
         self.delay = 0.0  # adaptive pause between messages, seconds
+        self.slowest = min(SLOWEST, float(config["MAIL_RETRY_MAX_DELAY"]))
         self._next = time.monotonic()
         self._item = None
         if self.shared_rate:
@@ -91,8 +92,8 @@ class Pace:
 
     def observe(self, attempt: Attempt) -> None:
         if attempt.throttled:
-            self.delay = min(SLOWEST, max(FIRST_SLOWDOWN, self.delay * 2))
+            self.delay = min(self.slowest, max(FIRST_SLOWDOWN, self.delay * 2))
             log.info("The mail server is throttling (%s): slowing to one message per %.1f s", attempt.reply,
                      self.delay)
-        elif attempt.result == "sent" and self.delay:
+        elif self.delay:  # any answer that is not "slow down" lets the pace recover
             self.delay = self.delay / 2 if self.delay > 0.01 else 0.0

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, literal_column, select, update
 
 from portal.db import utcnow
 from portal.extensions import db
@@ -40,10 +40,12 @@ class QueueFigures:
 
 
 def figures() -> QueueFigures:
+    # A literal, not a bound 0: PostgreSQL must see the same expression in SELECT and GROUP BY.
+    tried = Delivery.attempts > literal_column("0")
     rows = db.session.execute(
-        select(Delivery.kind, Delivery.status, Delivery.attempts > 0, func.count(), func.min(Delivery.created_at))
+        select(Delivery.kind, Delivery.status, tried, func.count(), func.min(Delivery.created_at))
         .where(Delivery.status.in_((*OPEN, SENT, FAILED, UNCERTAIN, SKIPPED)))
-        .group_by(Delivery.kind, Delivery.status, Delivery.attempts > 0)
+        .group_by(Delivery.kind, Delivery.status, tried)
     ).all()
     by_kind: dict[str, KindFigures] = {}
     for kind, status, tried, count, oldest in rows:

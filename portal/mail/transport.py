@@ -57,7 +57,9 @@ def describe_error(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"[:500]
 
 
-_THROTTLING = re.compile(r"throttl|rate|too many|slow down|try again later", re.IGNORECASE)
+# SES: "454 Throttling failure: Maximum sending rate exceeded"; Gmail: "421 4.7.28 ... rate limited";
+# Postfix/Exim policy services: "450 4.7.1 ... too many connections", "slow down".
+_THROTTLING = re.compile(r"throttl|\brate\b|rate limit|too many|slow down", re.IGNORECASE)
 
 
 def classify(code: int, reply: bytes | str, *, after_data: bool = False) -> Attempt:
@@ -66,7 +68,7 @@ def classify(code: int, reply: bytes | str, *, after_data: bool = False) -> Atte
     if 200 <= code < 300 and after_data:
         return Attempt(SENT, text)
     if 400 <= code < 500:
-        throttled = code in (421, 450, 451, 452, 454) and bool(_THROTTLING.search(text)) or code == 454
+        throttled = (code in (421, 450, 451, 452, 454) and bool(_THROTTLING.search(text))) or code == 454
         return Attempt(RETRY, text, connection_lost=code == 421, throttled=throttled)
     if code >= 500:
         return Attempt(FAILED, text)

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import click
 from flask import Blueprint, current_app
-
 from sqlalchemy import update
 
 from portal.accounts.models import User
@@ -70,11 +69,11 @@ def preview(issue_id: int, part: str) -> None:
 @click.argument("email")
 def test_send(issue_id: int, email: str) -> None:
     """Send ISSUE_ID to EMAIL only; it does not start the issue and does not count for the cap."""
-    from portal.accounts.service import AccountError, lookup_key, normalise_email
+    from portal.addresses import AddressError, lookup_key, normalise_email
 
     try:
         address = normalise_email(email)
-    except AccountError as error:
+    except AddressError as error:
         raise click.ClickException(str(error)) from None
     issue = _issue(issue_id)
     rendered = render.render_issue(f"[TEST] {issue.subject}", issue.body_markdown)

@@ -15,8 +15,21 @@ from portal.mail.models import CLAIMED, FAILED, PENDING, SENDING, SENT, SKIPPED,
 SOURCES = ("signup", "preferences", "email-link", "admin", "bounce", "complaint")
 
 # The per-recipient ledger is the mail engine's: one row per copy, kind "newsletter".
-__all__ = ["PENDING", "CLAIMED", "SENDING", "SENT", "FAILED", "UNCERTAIN", "SKIPPED", "STATUSES", "Delivery",
-           "Issue", "Subscription", "SubscriptionEvent", "SOURCES"]
+__all__ = [
+    "CLAIMED",
+    "FAILED",
+    "PENDING",
+    "SENDING",
+    "SENT",
+    "SKIPPED",
+    "SOURCES",
+    "STATUSES",
+    "UNCERTAIN",
+    "Delivery",
+    "Issue",
+    "Subscription",
+    "SubscriptionEvent",
+]
 
 
 class Subscription(db.Model):

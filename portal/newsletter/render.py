@@ -7,8 +7,8 @@ import html
 import re
 import secrets
 from dataclasses import dataclass
-from email.header import Header
 from datetime import UTC, datetime
+from email.header import Header
 from email.utils import format_datetime, formataddr, make_msgid, parseaddr
 from urllib.parse import urlsplit
 

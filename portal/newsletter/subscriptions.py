@@ -115,7 +115,7 @@ SUPPRESS_REASONS = ("bounce", "complaint", "admin")
 def suppress(raw_email: str, reason: str) -> User:
     """A hard bounce, a complaint, or a request that reached staff by other means (``admin``)
     is recorded as an unsubscription of that address, with its reason as the source."""
-    from portal.accounts.service import lookup_key
+    from portal.addresses import lookup_key
 
     if reason not in SUPPRESS_REASONS:
         raise SubscriptionError(f"The reason must be one of: {', '.join(SUPPRESS_REASONS)}.")

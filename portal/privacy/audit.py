@@ -146,6 +146,18 @@ def check_dpo_contact() -> Result:
     return Result(name, stranded == 0, f"DPO_EMAIL is {address}{tail}")
 
 
+def check_dpo_notifications_delivered() -> Result:
+    """An inquiry with a legal deadline whose notice has not reached the DPO's mail server."""
+    from portal.mail.status import undelivered_older_than
+
+    age = int(_cfg("DPO_NOTIFICATION_MAX_DELAY"))  # type: ignore[call-overload]
+    late = undelivered_older_than("privacy.dpo", age)
+    if late:
+        return Result("dpo-notifications", False,
+                      f"{late} DPO notification(s) still undelivered after {age} s (`flask mail status`)")
+    return Result("dpo-notifications", True, f"every DPO notification older than {age} s was delivered")
+
+
 def check_inquiry_deadlines() -> Result:
     late = inquiries.overdue_count()
     if late:
@@ -227,6 +239,7 @@ CHECKS: tuple[Callable[[], Result], ...] = (
     check_newsletter_cap,
     check_ip_retention,
     check_dpo_contact,
+    check_dpo_notifications_delivered,
     check_inquiry_deadlines,
     check_mail_server,
     check_secure_cookies,

@@ -16,7 +16,7 @@ from flask import current_app
 from sqlalchemy import delete, func, or_, select
 
 from portal import mail
-from portal.accounts.service import AccountError, email_key, normalise_email
+from portal.addresses import AddressError, email_key, normalise_email
 from portal.db import begin_write, utcnow
 from portal.extensions import db
 from portal.privacy.models import TOPICS, Inquiry
@@ -65,7 +65,7 @@ def submit(raw_email: str, topic: str, raw_message: str, user: Any = None) -> In
     """Store an inquiry, tell the DPO and acknowledge it to the sender."""
     try:
         address = normalise_email(raw_email)
-    except AccountError as error:
+    except AddressError as error:
         raise InquiryError(str(error)) from None
     if topic not in TOPICS:
         raise InquiryError("Please choose a topic from the list.")
