@@ -287,3 +287,38 @@ def test_outbox_folder_without_mail_server_is_the_same_engine(make_app, tmp_path
     [row] = rows(app)
     assert row.status == "sent" and row.raw is None  # the body goes once delivered
     assert len(list((tmp_path / "instance" / "outbox").glob("*.eml"))) == 1
+
+
+def test_mail_rate_holds_across_engines_sharing_the_store(make_app, faulty):
+    app = make_app(MAIL_PORT=faulty.port, MAIL_RATE=20)
+    queue(app, 40)
+    started = time.monotonic()
+    from tests.helpers import run_together
+
+    run_together(lambda i: deliver_due(app), 2)  # two workers at once, one budget
+    elapsed = time.monotonic() - started
+    assert len(faulty.messages) == 40
+    assert elapsed >= 1.0, elapsed  # 40 messages at 20/s in fixed one-second windows: at least 1 s
+
+
+def test_newsletter_retry_requeues_failed_copies_of_the_same_issue(app, db, faulty):
+    from portal.newsletter import issues
+    from tests.newsletter_support import make_issue, make_subscribers
+
+    app.config["MAIL_PORT"] = faulty.port
+    emails = make_subscribers(3)
+    issue_id = make_issue()
+    faulty.reject(emails[1])
+    cli = app.test_cli_runner()
+    first = cli.invoke(args=["newsletter", "send", str(issue_id)])
+    assert first.exit_code == 1 and "1 copies failed" in first.output
+    assert issues.get_issue(issue_id).finished_at is not None
+    assert [faulty.delivered_to(e) for e in emails] == [1, 0, 1]
+    faulty.clear()  # the server accepts that address again (and forgets what it received)
+    again = cli.invoke(args=["newsletter", "retry", str(issue_id)])
+    assert again.exit_code == 0 and "1 failed copies" in again.output
+    resent = cli.invoke(args=["newsletter", "send", str(issue_id)])  # resumes: the cap is not asked again
+    assert resent.exit_code == 0, resent.output
+    assert [faulty.delivered_to(e) for e in emails] == [0, 1, 0]  # only the failed copy went again
+    status = cli.invoke(args=["newsletter", "status", str(issue_id)])
+    assert "sent       3" in status.output
