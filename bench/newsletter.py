@@ -220,9 +220,9 @@ def sender_run(port: int, count: int, database_url: str | None, trace: bool = Fa
             counts = issues.status_counts(issue_id)
             assert start.recipients == count and sent == count, (start, sent, counts)
             assert counts == {"sent": count}, counts
+            db.session.remove()  # its read transaction would block DROP TABLE on PostgreSQL
             if database_url:
                 db.drop_all()
-            db.session.remove()
             db.engine.dispose()
     return {"freeze_s": frozen - began, "send_s": seconds, "rate": count / seconds, "peak_mib": peak / 2**20}
 

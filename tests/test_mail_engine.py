@@ -322,3 +322,15 @@ def test_newsletter_retry_requeues_failed_copies_of_the_same_issue(app, db, faul
     assert [faulty.delivered_to(e) for e in emails] == [0, 1, 0]  # only the failed copy went again
     status = cli.invoke(args=["newsletter", "status", str(issue_id)])
     assert "sent       3" in status.output
+
+
+def test_a_message_of_an_unknown_kind_waits_instead_of_being_dropped(mail_app, faulty):
+    with mail_app.app_context():
+        now = utcnow()
+        db.session.add(Delivery(kind="from-a-newer-version", status="pending", user_id=None, issue_id=None,
+                                created_at=now, next_attempt_at=now, expires_at=now + timedelta(days=1),
+                                updated_at=now))
+        db.session.commit()
+    outcome = deliver_due(mail_app)
+    [row] = rows(mail_app)
+    assert row.status == "pending" and outcome.skipped == 0

@@ -20,7 +20,8 @@ from tests.conftest import REDIS_URL
 
 ALL_CHECKS = {
     "session-idle-timeout", "password-hashing", "login-rate-limit", "trackers-behind-consent", "newsletter-cap",
-    "ip-retention", "dpo-contact", "dpo-notifications", "inquiry-deadlines", "mail-server", "secure-cookies", "self-served-assets",
+    "ip-retention", "dpo-contact", "dpo-notifications", "inquiry-deadlines", "mail-server", "secure-cookies",
+    "self-served-assets",
 }
 GOOD_PRODUCTION = {
     "ENV": "production",

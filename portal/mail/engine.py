@@ -96,6 +96,7 @@ class Engine:
         self._failures = 0
         self._pool: ThreadPoolExecutor | None = None
         self._halted = False
+        self.unbuildable: set[int] = set()
         self.stopping = threading.Event()  # set from outside (a signal, shutdown): finish the message, stop
 
     # --- the run -------------------------------------------------------------------------------
@@ -282,7 +283,7 @@ class Engine:
 
     def deliver(self, rows: list[Any]) -> None:
         prepared = self._prepare(rows)
-        remaining = [row.id for row in rows]
+        remaining = [row.id for row in rows if row.id not in self.unbuildable]
         by_id = {row.id: row for row in rows}
         wire = self._transport()
         problem = wire.connect()
@@ -331,11 +332,23 @@ class Engine:
         for name, group in built.items():
             kind = kinds.get(name)
             if kind is None or kind.prepare is None:
-                log.error("No way to build messages of kind %r: %d left pending", name, len(group))
+                # Another version of the portal queued it (a rolling upgrade): leave it to that one,
+                # or to this one once it knows the kind, instead of calling it unwanted.
+                log.error("No way to build messages of kind %r here: %d left queued", name, len(group))
+                self._postpone([row.id for row in group])
                 continue
             with self.app.app_context():
                 ready.update(kind.prepare(group))
         return ready
+
+    def _postpone(self, ids: list[int], seconds: float = 60.0) -> None:
+        with self._write() as conn:
+            conn.execute(
+                update(Delivery).where(Delivery.id.in_(ids), Delivery.claimed_by == self.owner)
+                .values(status=PENDING, claimed_by=None, claimed_at=None, updated_at=utcnow(),
+                        next_attempt_at=utcnow() + timedelta(seconds=seconds))
+            )
+        self.unbuildable.update(ids)
 
     def _hand_over(self, wire: Any, did: int, item: Prepared) -> transport.Attempt:
         assert self._pool is not None
