@@ -1,7 +1,7 @@
 """Mail delivery benchmarks (not a test): latency, the reset/resend timing gap, throughput.
 
     .venv/bin/python bench/mail.py                     # SQLite, about 1 minute
-    .venv/bin/python bench/mail.py --postgres          # SQLite, then a throwaway PostgreSQL database
+    .venv/bin/python bench/mail.py --postgres          # then a throwaway PostgreSQL database: ~2.5 min
     .venv/bin/python bench/mail.py --only gap --pairs 400
     .venv/bin/python bench/mail.py --count 20000 --parallel 1,2,4,8
 
@@ -276,10 +276,10 @@ def main() -> None:
     parser.add_argument("--postgres", action="store_true", help="also run every part on a throwaway PostgreSQL db")
     parser.add_argument("--postgres-url", default=nl.DEFAULT_POSTGRES, help="the server for --postgres")
     parser.add_argument("--only", default="latency,gap,throughput", help="comma-separated parts to run")
-    parser.add_argument("--samples", type=int, default=200, help="same-process latency samples (200)")
-    parser.add_argument("--cross-samples", type=int, default=15, help="cross-process latency samples (15, ~1 s each)")
-    parser.add_argument("--pairs", type=int, default=150, help="interleaved pairs per endpoint and mode (150)")
-    parser.add_argument("--count", type=int, default=3000, help="newsletter subscribers per throughput run (3000)")
+    parser.add_argument("--samples", type=int, default=100, help="same-process latency samples (100)")
+    parser.add_argument("--cross-samples", type=int, default=10, help="cross-process latency samples (10, ~0.5 s each)")
+    parser.add_argument("--pairs", type=int, default=100, help="interleaved pairs per endpoint and mode (100)")
+    parser.add_argument("--count", type=int, default=2000, help="newsletter subscribers per throughput run (2000)")
     parser.add_argument("--parallel", default="1,2,4", help="senders at once for the throughput runs (1,2,4)")
     args = parser.parse_args()
     parts = {p.strip() for p in args.only.split(",") if p.strip()}
@@ -300,6 +300,7 @@ def main() -> None:
 
     for backend in backends:
         print(f"== {backend} ==", flush=True)
+        began = time.monotonic()
         if "latency" in parts:
             lat = latency(backend, args.postgres_url, args.samples, args.cross_samples)
             for key, label in (("same", "same process (woken)"), ("other", "other process (polled, 1.0 s)")):
@@ -315,6 +316,7 @@ def main() -> None:
                           f"(paired {g['paired']:+.1%})")
                 print(f"  {name}: {figure} over {g['pairs']} pairs", flush=True)
                 rows.append((f"timing gap, {name}", backend, figure, "|gap| < 5 %", ok(abs(g["gap"]) < 0.05)))
+            print(f"  ({time.monotonic() - began:.0f} s so far)", flush=True)
         if "throughput" in parts:
             with nl.sink() as port:
                 for n in parallel:
@@ -326,6 +328,7 @@ def main() -> None:
                     print(f"  newsletter N={args.count}, {n} sender(s): {figure}", flush=True)
                     rows.append((f"newsletter, {n} sender(s) vs {n} bare loop(s)", backend, figure, ">= 70 %",
                                  ok(t["ratio"] >= 0.70)))
+        print(f"  ({backend}: {time.monotonic() - began:.0f} s)", flush=True)
 
     print()
     print(f"mail benchmark, {date.today().isoformat()}; latency samples {args.samples} + {args.cross_samples} "

@@ -162,8 +162,9 @@ def add_subscribers(count: int) -> None:
 
 
 def _batch(count: int, senders: int) -> int:
-    # 500 for one sender (as in the earlier figures); smaller for several, so each gets batches.
-    return max(20, min(500, math.ceil(count / (senders * 5))))
+    # 500 for one sender (as in the earlier figures, and the same for every N of the memory runs);
+    # smaller for several, so that each of them gets batches.
+    return 500 if senders == 1 else max(20, min(500, math.ceil(count / (senders * 5))))
 
 
 def _sender_child(port: int, database_url: str | None, folder: str, issue_id: int, batch: int,
