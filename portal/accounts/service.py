@@ -132,9 +132,12 @@ def send_confirmation(user: User) -> None:
 def _queue_or_decoy(recipient: User | None, subject: str, template: str, kind: str, **context: object) -> None:
     """A real message for ``recipient``, or the same work without one (see mail.enqueue_decoy):
     the answer takes as long whether or not the address has an account."""
+    # Read before begin_write(): on SQLite it commits, which would expire the user and cost the
+    # real case one more query than the decoy (a timing difference of its own).
+    address, user_id = (recipient.email, recipient.id) if recipient is not None else (None, None)
     begin_write()
-    if recipient is not None:
-        mail.enqueue(recipient.email, subject, template, kind=kind, user_id=recipient.id, **context)
+    if address is not None:
+        mail.enqueue(address, subject, template, kind=kind, user_id=user_id, **context)
     else:
         mail.enqueue_decoy(subject, template, kind=kind, **context)
     db.session.commit()

@@ -89,7 +89,10 @@ class Engine:
         self.owner = ledger.make_owner()
         self.outcome = Outcome()
         self.pace = pacing.Pace(app, self.options.rate)
-        self._unmarked: tuple[int, str] | None = None  # accepted by the server, "sent" not yet committed
+        # Accepted by the server, "sent" not yet committed: (id, reply). Usually one; two when a
+        # message marked ahead finished before the next mark could carry the previous "sent".
+        self._unmarked: list[tuple[int, str]] = []
+        self._inflight: Future[bool] | None = None  # a mark running on the helper thread
         self._conn: Connection | None = None
         self._autocommit: Connection | None = None
         self._renewed = time.monotonic()
@@ -164,18 +167,24 @@ class Engine:
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
-        """One write transaction on the engine's connection; it also commits the previous
-        message's "sent", so "sent" is durable before the next handover."""
+        """One write transaction on the engine's connection (main thread); it also commits the
+        previous message's "sent". A mark still running on the helper thread finishes first: the
+        two must never share the connection at once."""
         assert self._conn is not None, "opened in run()"
+        self._settle()
         with self._conn.begin():
-            if self._unmarked is not None:
-                did, reply = self._unmarked
+            for did, reply in self._unmarked:
                 self._conn.execute(ledger.MARK_SENT, {"did": did, "now": utcnow(), "reply": reply})
             yield self._conn
-        self._unmarked = None
+        self._unmarked = []
+
+    def _settle(self) -> None:
+        inflight, self._inflight = self._inflight, None
+        if inflight is not None:
+            inflight.exception()  # wait; its own outcome is read by whoever submitted it
 
     def _flush_sent(self) -> None:
-        if self._unmarked is not None:
+        if self._unmarked:
             with self._write():
                 pass
 
@@ -290,6 +299,7 @@ class Engine:
         if problem is not None:
             self._connection_failed(remaining, by_id, problem)
             return
+        ahead: tuple[int, Future[bool]] | None = None  # the next message, its mark already submitted
         try:
             while remaining and not self.stopping.is_set():
                 if not self.pace.wait(self._flush_sent):
@@ -299,12 +309,31 @@ class Engine:
                 if item is None:
                     self._finish(did, SKIPPED, "no longer wanted (unsubscribed, unconfirmed or erased)")
                     continue
-                attempt = self._hand_over(wire, did, item)
+                marked = ahead[1] if ahead is not None and ahead[0] == did else self._submit_mark(did, item)
+                ahead = None
+
+                def look_ahead() -> None:
+                    # Called once this message's own mark is durable, right before its DATA: the
+                    # next message's "sending" commit then runs while DATA is on the wire.
+                    nonlocal ahead
+                    if remaining and remaining[0] in prepared and self.pace.ready():
+                        ahead = (remaining[0], self._submit_mark(remaining[0], prepared[remaining[0]]))
+
+                attempt = self._hand_over(wire, did, item, marked, look_ahead)
+                if attempt.connection_lost and ahead is not None:
+                    self._unmark(*ahead)
+                    ahead = None
                 self._record(did, by_id[did], attempt)
                 if attempt.connection_lost:
                     break
+                if time.monotonic() - self._renewed > self.options.lease / 4:
+                    with self._write() as conn:
+                        self._renew_lease(conn)
+            if ahead is not None:
+                self._unmark(*ahead)
             self._flush_sent()
         finally:
+            self._settle()
             wire.close()
             self._release(remaining)
         if remaining and not self.stopping.is_set():
@@ -350,35 +379,51 @@ class Engine:
             )
         self.unbuildable.update(ids)
 
-    def _hand_over(self, wire: Any, did: int, item: Prepared) -> transport.Attempt:
+    def _submit_mark(self, did: int, item: Prepared) -> Future[bool]:
+        """claimed -> sending on the helper thread, carrying the previous message's "sent"."""
         assert self._pool is not None
-        marked: Future[bool] = self._pool.submit(self._mark, did, item)
+        self._settle()
+        prev, self._unmarked = self._unmarked, []
+        self._inflight = future = self._pool.submit(self._mark, did, item, prev)
+        return future
+
+    def _hand_over(self, wire: Any, did: int, item: Prepared, marked: Future[bool],
+                   before_data: Callable[[], None]) -> transport.Attempt:
         envelope = transport.Envelope(self.sender, item.recipient, item.raw, item.smtputf8)
         try:
-            return wire.deliver(envelope, marked.result)  # type: ignore[no-any-return]
+            return wire.deliver(envelope, marked.result, before_data)  # type: ignore[no-any-return]
         except Exception as error:  # a fault of ours, not the server's: never leave the row mid-mark
             marked.exception()  # wait for the commit on the helper thread
             log.exception("Unexpected error handing over delivery %d", did)
             wire.close()
             return transport.Attempt(transport.RETRY, transport.describe_error(error), connection_lost=True)
 
-    def _mark(self, did: int, item: Prepared) -> bool:
-        """claimed -> sending (and the previous message's sent) — on the helper thread."""
-        params: dict[str, Any] = {"did": did, "owner": self.owner, "key": item.key, "now": utcnow(),
+    def _mark(self, did: int, item: Prepared, prev: list[tuple[int, str]]) -> bool:
+        now = utcnow()
+        params: dict[str, Any] = {"did": did, "owner": self.owner, "key": item.key, "now": now,
                                   "mid": item.message_id or None}
+        earlier = [{"did": d, "now": now, "reply": r} for d, r in prev]
         if self._autocommit is not None:
-            prev = self._unmarked
-            params["prev"], params["prev_reply"] = prev if prev is not None else (None, None)
-            taken = len(self._autocommit.execute(self._mark_sent_then_sending, params).all())
-            self._unmarked = None
-            if time.monotonic() - self._renewed > self.options.lease / 4:
-                with self._write() as conn:
-                    self._renew_lease(conn)
-            return taken == 1
+            last = earlier.pop() if earlier else {"did": None, "reply": None}
+            for one in earlier:  # rare: each is a durable statement of its own
+                self._autocommit.execute(ledger.MARK_SENT, one)
+            params["prev"], params["prev_reply"] = last["did"], last["reply"]
+            return len(self._autocommit.execute(self._mark_sent_then_sending, params).all()) == 1
+        assert self._conn is not None
+        with self._conn.begin():
+            for one in earlier:
+                self._conn.execute(ledger.MARK_SENT, one)
+            return bool(self._conn.execute(self._mark_sending, params).rowcount == 1)
+
+    def _unmark(self, did: int, marked: Future[bool]) -> None:
+        """A message marked ahead whose turn did not come (the connection broke): nothing was
+        handed over, so it goes back to "claimed" (and to the queue with the rest), not to uncertain."""
+        if not marked.result():
+            return
         with self._write() as conn:
-            taken = conn.execute(self._mark_sending, params).rowcount
-            self._renew_lease(conn)
-        return taken == 1
+            conn.execute(update(Delivery).where(Delivery.id == did, Delivery.status == SENDING,
+                                                Delivery.claimed_by == self.owner)
+                         .values(status=CLAIMED, attempts=Delivery.attempts - 1))
 
     # --- what became of it -------------------------------------------------------------------------
 
@@ -386,7 +431,7 @@ class Engine:
         result = attempt.result
         self.pace.observe(attempt)
         if result == transport.SENT:
-            self._unmarked = (did, attempt.reply[:500])
+            self._unmarked.append((did, attempt.reply[:500]))
             self._failures = 0
             self._count(SENT)
         elif result == transport.NOT_WANTED:

@@ -73,8 +73,9 @@ def mark_sending(guards: Mapping[str, ColumnElement[bool]]) -> Update:
     still subscribed, confirmed, same address), still wanted right now."""
     wanted: ColumnElement[bool] = true()
     if guards:
+        # Plain comparisons, not NOT IN: an expanding IN list is recompiled on every execution.
         wanted = or_(
-            Delivery.kind.not_in(list(guards)),
+            and_(*(Delivery.kind != kind for kind in guards)),
             *(and_(Delivery.kind == kind, guard) for kind, guard in guards.items()),
         )
     return (

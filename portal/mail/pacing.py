@@ -60,6 +60,10 @@ class Pace:
         rates = [r for r in (self.shared_rate, self.local_rate) if r]
         return min(rates) if rates else None
 
+    def ready(self) -> bool:
+        """Whether the next message may go at once (no pause due): only then is it marked ahead."""
+        return self.delay == 0 and self.local_rate is None and self._item is None
+
     def wait(self, flush: Callable[[], None]) -> bool:
         """Sleep as long as the rates ask; ``flush`` runs before any real pause so that "sent" is
         recorded at once, not after it."""

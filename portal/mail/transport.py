@@ -85,7 +85,8 @@ class Envelope:
 
 
 class Transport(Protocol):
-    def deliver(self, envelope: Envelope, commit_mark: Callable[[], bool]) -> Attempt: ...
+    def deliver(self, envelope: Envelope, commit_mark: Callable[[], bool],
+                before_data: Callable[[], None] = ...) -> Attempt: ...
     def close(self) -> None: ...
 
 
@@ -137,11 +138,14 @@ class SMTPTransport:
     def offers_smtputf8(self) -> bool:
         return self.host is not None and self.host.has_extn("smtputf8")
 
-    def deliver(self, envelope: Envelope, commit_mark: Callable[[], bool]) -> Attempt:
+    def deliver(self, envelope: Envelope, commit_mark: Callable[[], bool],
+                before_data: Callable[[], None] = lambda: None) -> Attempt:
         """MAIL, RCPT, then — only if ``commit_mark()`` durably recorded "sending" — DATA.
 
         ``commit_mark`` is called after the envelope has been sent, so a caller may run the
-        commit on another thread while the two round trips are under way (see engine)."""
+        commit on another thread while the two round trips are under way; ``before_data`` runs
+        once the mark is durable and DATA is about to start (the engine starts the next
+        message's commit there)."""
         host = self.host
         assert host is not None, "connect() first"
         options: list[str] = []
@@ -170,6 +174,7 @@ class SMTPTransport:
             if refusal is None:
                 return Attempt(NOT_WANTED)
             return refusal
+        before_data()
         return self._data(host, envelope.raw)
 
     def _data(self, host: smtplib.SMTP, raw: bytes) -> Attempt:
@@ -237,7 +242,8 @@ class FolderTransport:
     offers_smtputf8 = True
     alive = True
 
-    def deliver(self, envelope: Envelope, commit_mark: Callable[[], bool]) -> Attempt:
+    def deliver(self, envelope: Envelope, commit_mark: Callable[[], bool],
+                before_data: Callable[[], None] = lambda: None) -> Attempt:
         if not commit_mark():
             return Attempt(NOT_WANTED)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
