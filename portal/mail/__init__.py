@@ -36,9 +36,11 @@ ACCOUNT_KINDS = {
 
 def init_app(app: Flask) -> None:
     from portal.mail import models, personal_data  # noqa: F401 - the model registers its table
+    from portal.mail import settings as mail_settings
     from portal.mail.cli import cli
     from portal.mail.worker import worker_for
 
+    mail_settings.check(app)
     app.config.setdefault("MAIL_OUTBOX_FOLDER", Path(app.instance_path) / "outbox")
     for name, label in ACCOUNT_KINDS.items():
         register_kind(Kind(name, label))

@@ -30,7 +30,7 @@ from sqlalchemy.engine import Connection
 
 from portal.db import utcnow
 from portal.extensions import db
-from portal.mail import kinds, ledger, pacing, transport
+from portal.mail import kinds, ledger, pacing, returnpath, transport
 from portal.mail.kinds import Prepared
 from portal.mail.models import CLAIMED, FAILED, PENDING, SENDING, SENT, SKIPPED, UNCERTAIN, VOID, Delivery
 
@@ -84,6 +84,8 @@ class Engine:
         self.progress = progress or (lambda outcome: None)
         config = app.config
         self.sender = str(config["BOUNCE_ADDRESS"] or config["MAIL_ENVELOPE_SENDER"])
+        # With BOUNCE_ADDRESS, each delivery's own tagged return path (VERP, portal.mail.returnpath).
+        self.return_paths = returnpath.ReturnPaths(str(config["SECRET_KEY"]), config.get("BOUNCE_ADDRESS"))
         self.retry_base = float(config["MAIL_RETRY_BASE"])
         self.retry_ceiling = float(config["MAIL_RETRY_MAX_DELAY"])
         self.owner = ledger.make_owner()
@@ -340,7 +342,8 @@ class Engine:
     def _hand_over(self, wire: Any, did: int, item: Prepared) -> transport.Attempt:
         assert self._pool is not None
         marked: Future[bool] = self._pool.submit(self._mark, did, item)
-        envelope = transport.Envelope(self.sender, item.recipient, item.raw, item.smtputf8)
+        sender = self.return_paths.envelope_sender(did) or self.sender
+        envelope = transport.Envelope(sender, item.recipient, item.raw, item.smtputf8)
         try:
             return wire.deliver(envelope, marked.result)  # type: ignore[no-any-return]
         except Exception as error:  # a fault of ours, not the server's: never leave the row mid-mark
