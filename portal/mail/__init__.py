@@ -35,7 +35,7 @@ ACCOUNT_KINDS = {
 
 
 def init_app(app: Flask) -> None:
-    from portal.mail import models, personal_data  # noqa: F401 - the model registers its table
+    from portal.mail import feedback_models, models, personal_data  # noqa: F401 - the models register their tables
     from portal.mail import settings as mail_settings
     from portal.mail.cli import cli
     from portal.mail.worker import worker_for

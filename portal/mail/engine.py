@@ -30,8 +30,9 @@ from sqlalchemy.engine import Connection
 
 from portal.db import utcnow
 from portal.extensions import db
-from portal.mail import kinds, ledger, pacing, returnpath, transport
-from portal.mail.kinds import Prepared
+from portal.mail import feedback, kinds, ledger, pacing, returnpath, suppression, transport
+from portal.mail.feedback_models import HARD_BOUNCE
+from portal.mail.kinds import Prepared, Skip
 from portal.mail.models import CLAIMED, FAILED, PENDING, SENDING, SENT, SKIPPED, UNCERTAIN, VOID, Delivery
 
 log = logging.getLogger("portal.mail")
@@ -300,8 +301,13 @@ class Engine:
                 if item is None:
                     self._finish(did, SKIPPED, "no longer wanted (unsubscribed, unconfirmed or erased)")
                     continue
+                if isinstance(item, Skip):
+                    self._finish(did, SKIPPED, item.reason)
+                    continue
                 attempt = self._hand_over(wire, did, item)
                 self._record(did, by_id[did], attempt)
+                if attempt.result == transport.FAILED and attempt.recipient_refused:
+                    self._refused_for_good(did, item, attempt)
                 if attempt.connection_lost:
                     break
             self._flush_sent()
@@ -322,8 +328,8 @@ class Engine:
             local_hostname=config.get("MAIL_HELO_NAME"),
         ))
 
-    def _prepare(self, rows: list[Any]) -> dict[int, Prepared]:
-        ready: dict[int, Prepared] = {}
+    def _prepare(self, rows: list[Any]) -> dict[int, Prepared | Skip]:
+        ready: dict[int, Prepared | Skip] = {}
         built: dict[str, list[Any]] = {}
         for row in rows:
             if row.raw is not None and row.to_addr:
@@ -337,7 +343,33 @@ class Engine:
                 continue
             with self.app.app_context():
                 ready.update(kind.prepare(group))
+        self._skip_suppressed(rows, ready)
         return ready
+
+    def _skip_suppressed(self, rows: list[Any], ready: dict[int, Prepared | Skip]) -> None:
+        """Bulk mail (the newsletter) never goes to a suppressed address, whatever the
+        subscription says; other kinds (a password reset the person asked for) still go out."""
+        bulk = [row.id for row in rows if isinstance(ready.get(row.id), Prepared)
+                and (kind := kinds.get(row.kind)) is not None and kind.bulk]
+        if not bulk:
+            return
+        with self.app.app_context():
+            found = suppression.suppressed_among(ready[did].recipient for did in bulk)  # type: ignore[union-attr]
+            db.session.rollback()
+        for did in bulk:
+            reason = found.get(suppression.normalise(ready[did].recipient))  # type: ignore[union-attr]
+            if reason is not None:
+                ready[did] = Skip(f"suppressed ({reason}): this address gets no bulk mail")
+
+    def _refused_for_good(self, did: int, item: Prepared, attempt: transport.Attempt) -> None:
+        """A 5xx for the recipient is a hard bounce: recorded, and the address suppressed."""
+        try:
+            with self.app.app_context():
+                feedback.apply(feedback.Report(HARD_BOUNCE, "smtp", address=item.recipient, delivery_id=did,
+                                               detail=attempt.reply))
+                db.session.commit()
+        except Exception:  # the message's own outcome is already recorded; this is the extra
+            log.exception("Could not record the permanent refusal of delivery %d as a bounce", did)
 
     def _hand_over(self, wire: Any, did: int, item: Prepared) -> transport.Attempt:
         assert self._pool is not None

@@ -74,4 +74,6 @@ class Delivery(db.Model):
     # Temporary failures are retried until then (MAIL_RETRY_FOR after the message was queued).
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The relay reported delivery to the recipient's server (an SES Delivery notification).
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -57,6 +57,15 @@ def change(user: User, subscribed: bool, source: str, note: str = "") -> bool:
     The write lock first: on SQLite a read-then-write transaction racing a sender's commits
     would fail with "database is locked" instead of waiting (PostgreSQL: an advisory lock)."""
     write_lock("newsletter-subscription")
+    if subscribed and source == "preferences":
+        # The person, signed in, asks for the newsletter again: that lifts a suppression of their
+        # address (an old bounce, or a complaint they now take back), or they would never get it.
+        from portal.mail import suppression
+
+        found = suppression.find(user.email_key)
+        if found is not None:
+            suppression.lift(user.email_key)
+            note = note or f"suppression ({found.reason}) lifted by subscribing again"
     changed = set_subscription(user, subscribed, source, note)
     db.session.commit()
     return changed
