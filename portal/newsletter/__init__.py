@@ -40,10 +40,10 @@ def init_app(app: Flask) -> None:
     """Register this area's blueprint, commands and hooks on the app."""
     from portal import mail
     from portal.accounts import signals
-    from portal.mail import suppression
+    from portal.mail import inbound, suppression
     from portal.newsletter import copies, models, personal_data  # noqa: F401 - models register their tables
     from portal.newsletter.cli import cli
-    from portal.newsletter.subscriptions import is_subscribed
+    from portal.newsletter.subscriptions import is_subscribed, unsubscribe_by_mail
     from portal.newsletter.views import bp
 
     app.register_blueprint(bp)
@@ -52,6 +52,7 @@ def init_app(app: Flask) -> None:
     signals.user_signed_up.connect(_on_signup, weak=False)
     signals.user_deleting.connect(_on_deleting, weak=False)
     suppression.address_suppressed.connect(_on_suppressed, weak=False)
+    inbound.register_tag_handler("unsub", unsubscribe_by_mail)
     personal_data.register()
     mail.register_kind(copies.kind())
     app.jinja_env.globals["newsletter_subscribed"] = is_subscribed

@@ -17,14 +17,14 @@ from sqlalchemy import and_, bindparam, select
 
 from portal.accounts.models import User
 from portal.extensions import db
-from portal.mail import Kind
+from portal.mail import Kind, returnpath
 from portal.mail.feedback_models import Suppression
 from portal.mail.kinds import Prepared
 from portal.mail.models import Delivery
 from portal.newsletter.issues import KIND
 from portal.newsletter.models import Issue, Subscription
 from portal.newsletter.render import MessageFactory, render_issue
-from portal.newsletter.subscriptions import unsubscribe_token
+from portal.newsletter.subscriptions import unsubscribe_mailto, unsubscribe_token
 
 STILL_WANTED = and_(
     select(Subscription.user_id)
@@ -67,6 +67,7 @@ def prepare(rows: Sequence[Any]) -> dict[int, Prepared]:
              db.session.execute(_RECIPIENTS, {"ids": [r.user_id for r in rows if r.user_id]}).all()}
     db.session.rollback()
     base = str(current_app.config["BASE_URL"])
+    paths = returnpath.current()
     ready: dict[int, Prepared] = {}
     for row in rows:
         recipient = users.get(row.user_id)
@@ -75,7 +76,7 @@ def prepare(rows: Sequence[Any]) -> dict[int, Prepared]:
             continue  # erased meanwhile: skipped
         email, key = recipient
         url = f"{base}/newsletter/unsubscribe/{unsubscribe_token(row.user_id, key)}"
-        built = factory.build(email, url)
+        built = factory.build(email, url, unsubscribe_mailto(paths, row.user_id, key))
         ready[row.id] = Prepared(built.envelope_to, built.raw, built.message_id, built.smtputf8, key)
     return ready
 

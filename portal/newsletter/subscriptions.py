@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 from typing import Any
 
 from sqlalchemy import select
@@ -10,6 +11,7 @@ from sqlalchemy import select
 from portal.accounts.models import User
 from portal.db import utcnow, write_lock
 from portal.extensions import db
+from portal.mail.returnpath import ReturnPaths
 from portal.newsletter.models import SOURCES, Subscription, SubscriptionEvent
 from portal.security.tokens import TokenError, make_token, read_token
 
@@ -109,6 +111,26 @@ def user_for_token(token: str) -> User:
             "was deleted. Sign in to change your choice on the newsletter page."
         )
     return user
+
+
+def unsubscribe_mailto(paths: ReturnPaths, user_id: int, email_key: str) -> str | None:
+    """The List-Unsubscribe mailto address (RFC 2369) under BOUNCE_ADDRESS, signed like the link:
+    bounces+unsub-<uid>-<mac>@domain. None without BOUNCE_ADDRESS. A forged or altered one (someone
+    trying to unsubscribe another person by mail) does not verify."""
+    return paths.tagged(f"unsub-{user_id}-{paths.mac('u', str(user_id), _fingerprint(email_key))}")
+
+
+def unsubscribe_by_mail(paths: ReturnPaths, rest: str) -> str | None:
+    """Mail arrived at an unsubscribe address (``rest`` is "<uid>-<mac>"): unsubscribe, or None
+    when it does not verify. Idempotent, like the one-click link."""
+    uid_text, _, given = rest.partition("-")
+    if not uid_text.isdigit() or len(uid_text) > 18:
+        return None
+    user = db.session.get(User, int(uid_text))
+    if user is None or not hmac.compare_digest(given, paths.mac("u", uid_text, _fingerprint(user.email_key))):
+        return None
+    changed = set_subscription(user, False, "email-link", note="mail to the List-Unsubscribe address")
+    return f"account {user.id} unsubscribed by mail" + ("" if changed else " (already unsubscribed)")
 
 
 def unsubscribe_with_token(token: str) -> User:
