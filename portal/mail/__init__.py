@@ -35,7 +35,7 @@ ACCOUNT_KINDS = {
 
 
 def init_app(app: Flask) -> None:
-    from portal.mail import feedback_models, models, personal_data  # noqa: F401 - the models register their tables
+    from portal.mail import feedback_models, hooks, models, personal_data  # noqa: F401 - the models register their tables
     from portal.mail import settings as mail_settings
     from portal.mail.cli import cli
     from portal.mail.worker import worker_for
@@ -45,6 +45,7 @@ def init_app(app: Flask) -> None:
     for name, label in ACCOUNT_KINDS.items():
         register_kind(Kind(name, label))
     app.register_blueprint(cli)
+    hooks.init_app(app)
     personal_data.register()
 
     # The web process's delivery thread starts with the first request it serves (after any fork).
