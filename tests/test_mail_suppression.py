@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import select
 
 from portal import personal_data
@@ -101,3 +102,34 @@ def test_erasure_keeps_only_a_hash_of_a_suppressed_address(app, db):
     assert row.address_hash == address_hash("reader0000@example.com") and row.reason == "bounce"
     # A new account with the same address still gets no bulk mail.
     assert suppression.suppressed_among(["READER0000@example.com"]) == {"reader0000@example.com": "bounce"}
+
+
+@pytest.mark.parametrize(("reply", "suppressed"), [
+    ("550 5.1.1 Mailbox unavailable", True),
+    ("550 5.2.1 Mailbox disabled", True),
+    ("554 no valid recipients", True),
+    ("552 5.2.3 Message too big", False),
+    ("554 5.7.1 Relay access denied", False),  # our relay configuration, not the address
+    ("550 5.7.26 Unauthenticated email is not accepted", False),  # our DKIM/DMARC, not the address
+    ("", False),
+])
+def test_only_refusals_that_blame_the_address_suppress(reply, suppressed):
+    from portal.mail.feedback import is_address_failure
+
+    assert is_address_failure(reply) is suppressed
+
+
+def test_a_policy_refusal_at_rcpt_fails_the_copy_but_suppresses_nobody(app, db, smtp):
+    from tests.faultsmtp import FaultSMTP
+
+    server = FaultSMTP()
+    server.start()
+    try:
+        app.config["MAIL_PORT"] = server.port
+        emails = make_subscribers(2)
+        server.reject(emails[0])  # 554 5.7.1 Rejected
+        outcome = _send(make_issue())
+        assert outcome.failed == 1  # type: ignore[attr-defined]
+        assert suppression.find(emails[0]) is None and is_subscribed(_user(emails[0]))
+    finally:
+        server.stop()

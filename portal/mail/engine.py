@@ -308,7 +308,8 @@ class Engine:
                     continue
                 attempt = self._hand_over(wire, did, item)
                 self._record(did, by_id[did], attempt)
-                if attempt.result == transport.FAILED and attempt.recipient_refused:
+                if (attempt.result == transport.FAILED and attempt.recipient_refused
+                        and feedback.is_address_failure(attempt.reply)):
                     self._refused_for_good(did, item, attempt)
                 if attempt.connection_lost:
                     break

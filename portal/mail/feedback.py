@@ -8,6 +8,7 @@ a delivery report marks the ledger row delivered. The caller commits.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -94,6 +95,24 @@ def apply(report: Report) -> Outcome:
                                                              detail=why)
     tail = "; address suppressed" if suppressed else ""
     return Outcome(True, suppressed, f"{report.kind} for {where} recorded{tail}")
+
+
+_ENHANCED = re.compile(r"^\s*(\d{3})(?:[ -]+([245])\.(\d{1,3})\.(\d{1,3}))?")
+
+
+def is_address_failure(reply: str) -> bool:
+    """Does a permanent SMTP refusal of RCPT TO say the *address* is bad (and so worth a
+    suppression)? 5.1.x (no such address) and 5.2.x (mailbox disabled, full for good) do, and so
+    does a bare 550/551/553/554 without an enhanced code. 5.7.x does not: it is policy — relay
+    access denied, authentication required, DMARC/DKIM failures, blocklists — i.e. usually our
+    own configuration, and suppressing on it would unsubscribe everyone after one mistake."""
+    match = _ENHANCED.match(reply or "")
+    if match is None:
+        return False
+    code, klass, subject, detail = match.groups()
+    if klass is None:
+        return code in ("550", "551", "553", "554")
+    return klass == "5" and (subject == "1" or (subject == "2" and detail != "3"))
 
 
 def _soft_limits() -> tuple[int, int]:
