@@ -152,6 +152,18 @@ def suppress(raw_email: str, reason: str) -> User:
         raise SubscriptionError(f"The reason must be one of: {', '.join(SUPPRESS_REASONS)}.")
     user = db.session.scalar(select(User).where(User.email_key == lookup_key(raw_email)))
     if user is None:
-        raise SubscriptionError("No account has that address; nothing to suppress.")
-    change(user, False, reason, note=f"suppressed by operator ({reason})")
+        raise SubscriptionError("No account has that address; nothing to suppress "
+                                "(`--from-file` puts addresses without an account on the suppression list).")
+    from portal.mail import suppression as mail_suppression
+
+    write_lock("newsletter-subscription")
+    # On the mail suppression list too, so no bulk mail reaches the address whatever happens to
+    # the subscription later (an import, a second account with the same address after erasure).
+    mail_suppression.suppress(user.email_key, _LIST_REASONS[reason], "cli", user_id=user.id,
+                              detail=f"suppressed by operator ({reason})")
+    set_subscription(user, False, reason, note=f"suppressed by operator ({reason})")
+    db.session.commit()
     return user
+
+
+_LIST_REASONS = {"bounce": "bounce", "complaint": "complaint", "admin": "manual"}
