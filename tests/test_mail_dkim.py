@@ -102,3 +102,11 @@ def test_a_key_file_that_is_not_a_private_key_is_refused_at_start(tmp_path):
         create_app({"INSTANCE_PATH": str(tmp_path), "SECRET_KEY": "k" * 40,
                     "DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}",
                     **{**dkim_support.settings(), "DKIM_PRIVATE_KEY_FILE": str(bad)}})
+
+
+def test_the_dns_record_command_prints_what_the_stub_resolver_serves(dkim_app):
+    result = dkim_app.test_cli_runner().invoke(args=["mail", "dkim-record"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("mail2026._domainkey.portal.example. IN TXT")
+    joined = "".join(part for part in result.output.split('"')[1::2])
+    assert joined.encode() == dkim_support.dnsfunc(b"mail2026._domainkey.portal.example.")

@@ -115,3 +115,17 @@ def inbound_command(recipient: str | None) -> None:
                    "exit 75 so the mail system retries it later.", err=True)
         raise SystemExit(EX_TEMPFAIL) from None
     click.echo(f"{result.action}: {result.summary}")
+
+
+@cli.cli.command("dkim-record")
+def dkim_record() -> None:
+    """Print the DNS TXT record that publishes the DKIM public key (from DKIM_* settings)."""
+    from portal.mail.dkim_signing import public_record, signer_for
+
+    signer = signer_for(current_app.config)
+    if signer is None:
+        raise click.ClickException("Set DKIM_DOMAIN, DKIM_SELECTOR and DKIM_PRIVATE_KEY_FILE first.")
+    record = public_record(signer.key_pem).decode("ascii")
+    # TXT strings are at most 255 characters each; DNS servers join them back together.
+    chunks = " ".join(f'"{record[i:i + 255]}"' for i in range(0, len(record), 255))
+    click.echo(f"{signer.selector.decode()}._domainkey.{signer.domain.decode()}. IN TXT ( {chunks} )")
