@@ -3,6 +3,8 @@ public half the way DNS would: TXT <selector>._domainkey.<domain>."""
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import tempfile
 from functools import lru_cache
 from pathlib import Path
@@ -21,6 +23,7 @@ def key_file() -> Path:
     """One 2048-bit key per test process, in a private temporary folder."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     folder = Path(tempfile.mkdtemp(prefix="portal-dkim-"))
+    atexit.register(shutil.rmtree, folder, True)  # the key goes when the test process ends
     path = folder / "dkim.key"
     path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                        serialization.NoEncryption()))
