@@ -51,8 +51,26 @@ DEFAULTS: dict[str, Any] = {
     # they look for due messages that another process queued.
     "MAIL_WORKER_THREADS": 1,
     "MAIL_POLL_INTERVAL": 1.0,
-    # Envelope sender (Return-Path) of every message; bounces come back there.
+    # Envelope sender (Return-Path) of every message; bounces come back there. Each message's
+    # local part carries a signed tag of its delivery (bounces+<tag>@domain, portal.mail.returnpath).
     "BOUNCE_ADDRESS": None,
+    # --- bounces, complaints, DKIM (portal.mail.settings validates these) ---
+    # Amazon SNS topics whose SES notifications POST /hooks/ses accepts (full ARNs).
+    "SES_TOPIC_ARNS": [],
+    "SES_HOOK_RATE_LIMIT": "600 per minute",
+    # Tests only (refused in production): extra certificate hosts ("127.0.0.1:8443") and the CA
+    # that signed their TLS certificate, so tests can serve SNS certificates on loopback.
+    "SNS_CERT_HOSTS_FOR_TESTS": [],
+    "SNS_CA_FILE_FOR_TESTS": None,
+    # Temporary bounces of one address within MAIL_SOFT_BOUNCE_DAYS before it is suppressed.
+    "MAIL_SOFT_BOUNCE_LIMIT": 5,
+    "MAIL_SOFT_BOUNCE_DAYS": 30,
+    # Bounce, complaint and delivery reports are kept this long (per-issue rates, soft-bounce counts).
+    "MAIL_FEEDBACK_RETENTION_DAYS": 90,
+    # DKIM signing of every outgoing message when all three are set.
+    "DKIM_DOMAIN": None,
+    "DKIM_SELECTOR": None,
+    "DKIM_PRIVATE_KEY_FILE": None,
     # The relay delivers internationalised local parts (ü@example.org) with SMTPUTF8; without it
     # such addresses are refused at the form, because no message could ever reach them.
     "MAIL_SMTPUTF8": False,
@@ -117,6 +135,9 @@ INT_SETTINGS = {
     "MAIL_WORKER_THREADS": (0, 8),
     "MAIL_LOG_RETENTION_DAYS": (1, 3650),
     "DPO_NOTIFICATION_MAX_DELAY": (60, 30 * 86400),
+    "MAIL_SOFT_BOUNCE_LIMIT": (1, 100),
+    "MAIL_SOFT_BOUNCE_DAYS": (1, 365),
+    "MAIL_FEEDBACK_RETENTION_DAYS": (1, 3650),
     # --- consent ---
     "CONSENT_MAX_AGE_DAYS": (1, 395),
     "CONSENT_PROOF_RETENTION_DAYS": (1, 3650),

@@ -39,6 +39,7 @@ class _Handler:
         message = message_from_bytes(envelope.content, policy=policy.default)
         with self.sink.lock:
             self.sink.messages.append(message)  # type: ignore[arg-type]
+            self.sink.raw.append(bytes(envelope.content))  # as received, for signature checks
             self.sink.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
         return "250 Message accepted"
 
@@ -49,6 +50,7 @@ class SMTPSink:
     def __init__(self) -> None:
         self.port = free_port()
         self.messages: list[EmailMessage] = []
+        self.raw: list[bytes] = []
         self.envelopes: list[tuple[str, list[str]]] = []
         self.reject: set[str] = set()
         self.lock = threading.Lock()
@@ -63,6 +65,7 @@ class SMTPSink:
     def clear(self) -> None:
         with self.lock:
             self.messages.clear()
+            self.raw.clear()
             self.envelopes.clear()
             self.reject.clear()
 

@@ -16,12 +16,13 @@ from portal.privacy import audit
 from portal.privacy.models import Inquiry
 from portal.security.headers import allow_source
 from portal.security.passwords import hash_password
+from tests import dkim_support
 from tests.conftest import REDIS_URL
 
 ALL_CHECKS = {
     "session-idle-timeout", "password-hashing", "login-rate-limit", "trackers-behind-consent", "newsletter-cap",
-    "ip-retention", "dpo-contact", "dpo-notifications", "inquiry-deadlines", "mail-server", "secure-cookies",
-    "self-served-assets",
+    "ip-retention", "dpo-contact", "dpo-notifications", "inquiry-deadlines", "mail-server", "bounce-handling", "dkim",
+    "secure-cookies", "self-served-assets",
 }
 GOOD_PRODUCTION = {
     "ENV": "production",
@@ -46,7 +47,7 @@ def _audit(app):
 
 
 def _production(make_app, backend, **overrides):
-    settings = dict(GOOD_PRODUCTION)
+    settings = {**GOOD_PRODUCTION, **dkim_support.settings()}
     if backend == "postgresql" and REDIS_URL:
         settings["WORKER_PROCESSES"] = 4  # several workers, sharing the Redis counters
     settings.update(overrides)
@@ -203,3 +204,27 @@ def test_external_reference_scanner(tmp_path: Path, text, found):
 def test_the_shipped_templates_are_self_served(app):
     with app.app_context():
         assert list(audit.external_references(audit.template_root(), "127.0.0.1")) == []
+
+
+def test_bounce_handling_fails_when_the_newsletter_is_in_use_without_it(make_app, backend):
+    from portal.newsletter.subscriptions import set_subscription
+
+    app = _production(make_app, backend)
+    with app.app_context():
+        user = User(email="a@example.com", email_key="a@example.com", password_hash=hash_password("x" * 20, 4))
+        db.session.add(user)
+        db.session.flush()
+        set_subscription(user, True, "signup")
+        db.session.commit()
+    _fails(app, "bounce-handling", "neither BOUNCE_ADDRESS nor SES_TOPIC_ARNS", "1 subscriber(s)")
+    with app.app_context():
+        app.config["BOUNCE_ADDRESS"] = "bounces@portal.example"
+        _, lines = _audit(app)
+    assert lines["bounce-handling"][0] == "PASS" and "flask mail inbound" in lines["bounce-handling"][1]
+
+
+def test_dkim_is_required_in_production_only(make_app, backend):
+    app = _production(make_app, backend, DKIM_DOMAIN=None, DKIM_SELECTOR=None, DKIM_PRIVATE_KEY_FILE=None)
+    _fails(app, "dkim", "not signed")
+    _, lines = _audit(make_app())
+    assert lines["dkim"][0] == "PASS" and "required in production" in lines["dkim"][1]

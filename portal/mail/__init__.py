@@ -35,14 +35,17 @@ ACCOUNT_KINDS = {
 
 
 def init_app(app: Flask) -> None:
-    from portal.mail import models, personal_data  # noqa: F401 - the model registers its table
+    from portal.mail import feedback_models, hooks, models, personal_data  # noqa: F401 - the models register their tables
+    from portal.mail import settings as mail_settings
     from portal.mail.cli import cli
     from portal.mail.worker import worker_for
 
+    mail_settings.check(app)
     app.config.setdefault("MAIL_OUTBOX_FOLDER", Path(app.instance_path) / "outbox")
     for name, label in ACCOUNT_KINDS.items():
         register_kind(Kind(name, label))
     app.register_blueprint(cli)
+    hooks.init_app(app)
     personal_data.register()
 
     # The web process's delivery thread starts with the first request it serves (after any fork).

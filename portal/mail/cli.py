@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import signal
+import sys
 import time
 from types import FrameType
 
@@ -82,3 +83,49 @@ def retry(failed: bool, uncertain: bool) -> None:
 
         wake(current_app._get_current_object())  # type: ignore[attr-defined]
         time.sleep(0)
+
+
+# sysexits.h EX_TEMPFAIL: Postfix's pipe(8), Exim and fetchmail keep the message and retry later.
+EX_TEMPFAIL = 75
+
+
+@cli.cli.command("inbound")
+@click.option("--recipient", metavar="ADDRESS",
+              help="The envelope recipient, from the MTA (Postfix pipe: ${original_recipient}).")
+def inbound_command(recipient: str | None) -> None:
+    """Read one RFC 5322 message on stdin: a bounce (RFC 3464), a complaint (RFC 5965) or mail to
+    the List-Unsubscribe address. Anything else is ignored (exit 0); exit 75 asks the MTA to retry."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from portal.mail import inbound
+
+    raw = sys.stdin.buffer.read(inbound.MAX_MESSAGE_BYTES + 1)
+    if not raw.strip():
+        raise click.ClickException("No message on standard input: pipe one RFC 5322 message into this command.")
+    if len(raw) > inbound.MAX_MESSAGE_BYTES:
+        # The report parts come first; the returned original at the end is what gets cut.
+        click.echo(f"Message longer than {inbound.MAX_MESSAGE_BYTES} bytes: reading the first part only.", err=True)
+        raw = raw[: inbound.MAX_MESSAGE_BYTES]
+    try:
+        result = inbound.process(raw, recipient)
+        db.session.commit()
+    except SQLAlchemyError as error:
+        db.session.rollback()
+        click.echo(f"The database could not record this message ({type(error).__name__}); "
+                   "exit 75 so the mail system retries it later.", err=True)
+        raise SystemExit(EX_TEMPFAIL) from None
+    click.echo(f"{result.action}: {result.summary}")
+
+
+@cli.cli.command("dkim-record")
+def dkim_record() -> None:
+    """Print the DNS TXT record that publishes the DKIM public key (from DKIM_* settings)."""
+    from portal.mail.dkim_signing import public_record, signer_for
+
+    signer = signer_for(current_app.config)
+    if signer is None:
+        raise click.ClickException("Set DKIM_DOMAIN, DKIM_SELECTOR and DKIM_PRIVATE_KEY_FILE first.")
+    record = public_record(signer.key_pem).decode("ascii")
+    # TXT strings are at most 255 characters each; DNS servers join them back together.
+    chunks = " ".join(f'"{record[i:i + 255]}"' for i in range(0, len(record), 255))
+    click.echo(f"{signer.selector.decode()}._domainkey.{signer.domain.decode()}. IN TXT ( {chunks} )")

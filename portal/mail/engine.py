@@ -30,8 +30,9 @@ from sqlalchemy.engine import Connection
 
 from portal.db import utcnow
 from portal.extensions import db
-from portal.mail import kinds, ledger, pacing, transport
-from portal.mail.kinds import Prepared
+from portal.mail import dkim_signing, feedback, kinds, ledger, pacing, returnpath, suppression, transport
+from portal.mail.feedback_models import HARD_BOUNCE
+from portal.mail.kinds import Prepared, Skip
 from portal.mail.models import CLAIMED, FAILED, PENDING, SENDING, SENT, SKIPPED, UNCERTAIN, VOID, Delivery
 
 log = logging.getLogger("portal.mail")
@@ -84,6 +85,10 @@ class Engine:
         self.progress = progress or (lambda outcome: None)
         config = app.config
         self.sender = str(config["BOUNCE_ADDRESS"] or config["MAIL_ENVELOPE_SENDER"])
+        # With BOUNCE_ADDRESS, each delivery's own tagged return path (VERP, portal.mail.returnpath).
+        self.return_paths = returnpath.ReturnPaths(str(config["SECRET_KEY"]), config.get("BOUNCE_ADDRESS"))
+        # DKIM_* set: every message is signed right before the handover (key parsed once, cached).
+        self.signer = dkim_signing.signer_for(config)
         self.retry_base = float(config["MAIL_RETRY_BASE"])
         self.retry_ceiling = float(config["MAIL_RETRY_MAX_DELAY"])
         self.owner = ledger.make_owner()
@@ -309,6 +314,9 @@ class Engine:
                 if item is None:
                     self._finish(did, SKIPPED, "no longer wanted (unsubscribed, unconfirmed or erased)")
                     continue
+                if isinstance(item, Skip):
+                    self._finish(did, SKIPPED, item.reason)
+                    continue
                 marked = ahead[1] if ahead is not None and ahead[0] == did else self._submit_mark(did, item)
                 ahead = None
 
@@ -316,14 +324,18 @@ class Engine:
                     # Called once this message's own mark is durable, right before its DATA: the
                     # next message's "sending" commit then runs while DATA is on the wire.
                     nonlocal ahead
-                    if remaining and remaining[0] in prepared and self.pace.ready():
-                        ahead = (remaining[0], self._submit_mark(remaining[0], prepared[remaining[0]]))
+                    following = prepared.get(remaining[0]) if remaining else None
+                    if isinstance(following, Prepared) and self.pace.ready():
+                        ahead = (remaining[0], self._submit_mark(remaining[0], following))
 
                 attempt = self._hand_over(wire, did, item, marked, look_ahead)
                 if attempt.connection_lost and ahead is not None:
                     self._unmark(*ahead)
                     ahead = None
                 self._record(did, by_id[did], attempt)
+                if (attempt.result == transport.FAILED and attempt.recipient_refused
+                        and feedback.is_address_failure(attempt.reply)):
+                    self._refused_for_good(did, item, attempt)
                 if attempt.connection_lost:
                     break
                 if time.monotonic() - self._renewed > self.options.lease / 4:
@@ -350,8 +362,8 @@ class Engine:
             local_hostname=config.get("MAIL_HELO_NAME"),
         ))
 
-    def _prepare(self, rows: list[Any]) -> dict[int, Prepared]:
-        ready: dict[int, Prepared] = {}
+    def _prepare(self, rows: list[Any]) -> dict[int, Prepared | Skip]:
+        ready: dict[int, Prepared | Skip] = {}
         built: dict[str, list[Any]] = {}
         for row in rows:
             if row.raw is not None and row.to_addr:
@@ -368,6 +380,7 @@ class Engine:
                 continue
             with self.app.app_context():
                 ready.update(kind.prepare(group))
+        self._skip_suppressed(rows, ready)
         return ready
 
     def _postpone(self, ids: list[int], seconds: float = 60.0) -> None:
@@ -387,10 +400,38 @@ class Engine:
         self._inflight = future = self._pool.submit(self._mark, did, item, prev)
         return future
 
+    def _skip_suppressed(self, rows: list[Any], ready: dict[int, Prepared | Skip]) -> None:
+        """Bulk mail (the newsletter) never goes to a suppressed address, whatever the
+        subscription says; other kinds (a password reset the person asked for) still go out."""
+        bulk = [row.id for row in rows if isinstance(ready.get(row.id), Prepared)
+                and (kind := kinds.get(row.kind)) is not None and kind.bulk]
+        if not bulk:
+            return
+        with self.app.app_context():
+            found = suppression.suppressed_among(ready[did].recipient for did in bulk)  # type: ignore[union-attr]
+            db.session.rollback()
+        for did in bulk:
+            reason = found.get(suppression.normalise(ready[did].recipient))  # type: ignore[union-attr]
+            if reason is not None:
+                ready[did] = Skip(f"suppressed ({reason}): this address gets no bulk mail")
+
+    def _refused_for_good(self, did: int, item: Prepared, attempt: transport.Attempt) -> None:
+        """A 5xx for the recipient is a hard bounce: recorded, and the address suppressed."""
+        try:
+            with self.app.app_context():
+                feedback.apply(feedback.Report(HARD_BOUNCE, "smtp", address=item.recipient, delivery_id=did,
+                                               detail=attempt.reply))
+                db.session.commit()
+        except Exception:  # the message's own outcome is already recorded; this is the extra
+            log.exception("Could not record the permanent refusal of delivery %d as a bounce", did)
+
     def _hand_over(self, wire: Any, did: int, item: Prepared, marked: Future[bool],
                    before_data: Callable[[], None]) -> transport.Attempt:
-        envelope = transport.Envelope(self.sender, item.recipient, item.raw, item.smtputf8)
+        sender = self.return_paths.envelope_sender(did) or self.sender
         try:
+            # Signed while the helper thread commits the mark: the RSA work overlaps its I/O.
+            raw = item.raw if self.signer is None else self.signer.sign(item.raw)
+            envelope = transport.Envelope(sender, item.recipient, raw, item.smtputf8)
             return wire.deliver(envelope, marked.result, before_data)  # type: ignore[no-any-return]
         except Exception as error:  # a fault of ours, not the server's: never leave the row mid-mark
             marked.exception()  # wait for the commit on the helper thread

@@ -27,6 +27,13 @@ class Prepared:
 
 
 @dataclass(frozen=True)
+class Skip:
+    """A copy that must not go out, and why (recorded as the skipped row's last_error)."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
 class Kind:
     name: str
     label: str  # what an operator reads in `flask mail status`

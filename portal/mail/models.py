@@ -43,6 +43,8 @@ class Delivery(db.Model):
         Index("ix_mail_deliveries_due", "status", "priority", "next_attempt_at"),
         Index("ix_mail_deliveries_issue_status", "issue_id", "status"),
         Index("ix_mail_deliveries_kind_status", "kind", "status"),
+        # An SES notification or a complaint names our Message-ID: found without a full scan.
+        Index("ix_mail_deliveries_message_id", "message_id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -74,4 +76,6 @@ class Delivery(db.Model):
     # Temporary failures are retried until then (MAIL_RETRY_FOR after the message was queued).
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The relay reported delivery to the recipient's server (an SES Delivery notification).
+    delivered_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -19,7 +19,7 @@ import secrets
 import smtplib
 import ssl
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Protocol
@@ -41,6 +41,9 @@ class Attempt:
     connection_lost: bool = False
     # The server said it is throttling us (421/451/454 with a rate or throttling text).
     throttled: bool = False
+    # A 5xx answered RCPT TO: this recipient, not our sender or the message, was refused for good
+    # (the address is then suppressed for bulk mail; see portal.mail.feedback).
+    recipient_refused: bool = False
 
 
 def _text(reply: bytes | str) -> str:
@@ -160,6 +163,8 @@ class SMTPTransport:
             if refusal is None:
                 code, reply = host.rcpt(envelope.recipient)
                 refusal = None if code in (250, 251) else classify(code, reply)
+                if refusal is not None and refusal.result == FAILED:
+                    refusal = replace(refusal, recipient_refused=True)
         except UnicodeError as error:  # an address smtplib cannot put on the wire without SMTPUTF8
             commit_mark()
             self._reset()

@@ -23,13 +23,27 @@ def _on_deleting(app: Flask, user: Any = None, **_: Any) -> None:
         erase(user)
 
 
+# A suppression's reason, as the subscription history's source.
+_SUPPRESSION_SOURCES = {"bounce": "bounce", "complaint": "complaint", "manual": "admin"}
+
+
+def _on_suppressed(app: Flask, user: Any = None, reason: str = "", source: str = "", detail: str = "",
+                   **_: Any) -> None:
+    # Inside the suppression's transaction: the history shows why the newsletter stopped.
+    if user is not None:
+        from portal.newsletter.subscriptions import set_subscription
+
+        set_subscription(user, False, _SUPPRESSION_SOURCES.get(reason, "admin"), note=f"suppressed: {detail}")
+
+
 def init_app(app: Flask) -> None:
     """Register this area's blueprint, commands and hooks on the app."""
     from portal import mail
     from portal.accounts import signals
+    from portal.mail import inbound, suppression
     from portal.newsletter import copies, models, personal_data  # noqa: F401 - models register their tables
     from portal.newsletter.cli import cli
-    from portal.newsletter.subscriptions import is_subscribed
+    from portal.newsletter.subscriptions import is_subscribed, unsubscribe_by_mail
     from portal.newsletter.views import bp
 
     app.register_blueprint(bp)
@@ -37,6 +51,8 @@ def init_app(app: Flask) -> None:
     # Weak references would let the receivers vanish; these are module-level functions anyway.
     signals.user_signed_up.connect(_on_signup, weak=False)
     signals.user_deleting.connect(_on_deleting, weak=False)
+    suppression.address_suppressed.connect(_on_suppressed, weak=False)
+    inbound.register_tag_handler("unsub", unsubscribe_by_mail)
     personal_data.register()
     mail.register_kind(copies.kind())
     app.jinja_env.globals["newsletter_subscribed"] = is_subscribed

@@ -198,6 +198,30 @@ def _counts_line(counts: dict[str, int]) -> str:
     return ", ".join(f"{s} {counts.get(s, 0)}" for s in STATUSES) + f" (total {sum(counts.values())})"
 
 
+# The rates at which Amazon SES puts an account under review (its documented thresholds); other
+# relays and the big mailbox providers act at similar levels.
+BOUNCE_RATE_LIMIT = 0.05
+COMPLAINT_RATE_LIMIT = 0.001
+
+
+def _show_rates(issue_id: int, counts: dict[str, int]) -> None:
+    from portal.mail.feedback import issue_rates
+
+    rates = issue_rates(issue_id)
+    sent = counts.get("sent", 0)
+    bounced = rates.get("bounce", 0)
+    complained = rates.get("complaint", 0)
+    for label, value, limit in (("bounces", bounced, BOUNCE_RATE_LIMIT),
+                                ("complaints", complained, COMPLAINT_RATE_LIMIT)):
+        rate = value / sent if sent else 0.0
+        click.echo(f"  {label:<10} {value} ({rate * 100:.2f} % of {sent} sent)")
+        if sent and rate > limit:
+            click.echo(f"WARNING: the {label[:-1]} rate {rate * 100:.2f} % is above {limit * 100:g} %, where Amazon "
+                       "SES reviews (and may pause) a sending account. Clean the list before the next issue.")
+    if rates.get("soft-bounce"):
+        click.echo(f"  {'soft':<10} {rates['soft-bounce']} temporary bounce(s) reported")
+
+
 @cli.cli.command("status")
 @click.argument("issue_id", type=int)
 def status(issue_id: int) -> None:
@@ -218,18 +242,39 @@ def status(issue_id: int) -> None:
     if retrying:
         click.echo(f"  of the pending, {retrying} are retrying after temporary failures; next attempt "
                    f"{next_at.isoformat(timespec='seconds') if next_at else 'soon'}")
+    _show_rates(issue_id, counts)
     for state, email, attempts, error, message_id in issues.problem_deliveries(issue_id, (FAILED, UNCERTAIN)):
         click.echo(f"{state}: {email} Message-ID {message_id or '-'} (attempts {attempts}) {error or ''}".rstrip())
 
 
 @cli.cli.command("suppress")
-@click.argument("email")
+@click.argument("email", required=False)
 @click.option("--reason", type=click.Choice(["bounce", "complaint", "admin"]), required=True,
               help="admin: the person asked staff by other means (a letter, a phone call).")
-def suppress_command(email: str, reason: str) -> None:
-    """Record a hard bounce, complaint or staff-handled request for EMAIL as an unsubscription."""
+@click.option("--from-file", "from_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="One address per line, or a relay's CSV export with an email/address column.")
+def suppress_command(email: str | None, reason: str, from_file: Path | None) -> None:
+    """Record a hard bounce, complaint or staff-handled request for EMAIL (or every address in
+    --from-file) as a suppression: no newsletter, no bulk mail."""
+    if (email is None) == (from_file is None):
+        raise click.UsageError("Give one EMAIL or --from-file PATH.")
+    if from_file is not None:
+        from portal.newsletter.suppress_file import FileError, import_file
+
+        try:
+            result = import_file(from_file, reason)
+        except FileError as error:
+            raise click.ClickException(str(error)) from None
+        click.echo(f"{result.added} address(es) suppressed, {result.already} already on the list.")
+        if result.invalid:
+            shown = ", ".join(str(n) for n in result.invalid[:10]) + (" ..." if len(result.invalid) > 10 else "")
+            click.echo(f"{len(result.invalid)} line(s) without a usable address skipped: line {shown}", err=True)
+            if not result.added and not result.already:
+                raise SystemExit(1)
+        return
+    assert email is not None
     try:
         user = suppress(email, reason)
     except SubscriptionError as error:
         raise click.ClickException(str(error)) from None
-    click.echo(f"{user.email} is unsubscribed ({reason}).")
+    click.echo(f"{user.email} is unsubscribed and suppressed ({reason}).")

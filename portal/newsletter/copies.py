@@ -13,19 +13,20 @@ from collections.abc import Sequence
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import bindparam, select
+from sqlalchemy import and_, bindparam, select
 
 from portal.accounts.models import User
 from portal.extensions import db
-from portal.mail import Kind
+from portal.mail import Kind, returnpath
+from portal.mail.feedback_models import Suppression
 from portal.mail.kinds import Prepared
 from portal.mail.models import Delivery
 from portal.newsletter.issues import KIND
 from portal.newsletter.models import Issue, Subscription
 from portal.newsletter.render import MessageFactory, render_issue
-from portal.newsletter.subscriptions import unsubscribe_token
+from portal.newsletter.subscriptions import unsubscribe_mailto, unsubscribe_token
 
-STILL_WANTED = (
+STILL_WANTED = and_(
     select(Subscription.user_id)
     .join(User, User.id == Subscription.user_id)
     .where(
@@ -34,7 +35,10 @@ STILL_WANTED = (
         User.confirmed_at.is_not(None),
         User.email_key == bindparam("key"),
     )
-    .exists()
+    .exists(),
+    # Suppressed a moment ago (a bounce or complaint arriving mid-send): the engine's check at
+    # prepare time has already passed, this one is in the statement that marks "sending".
+    ~select(Suppression.id).where(Suppression.address == bindparam("key")).exists(),
 )
 
 _RECIPIENTS = select(User.id, User.email, User.email_key).where(User.id.in_(bindparam("ids", expanding=True)))
@@ -63,6 +67,7 @@ def prepare(rows: Sequence[Any]) -> dict[int, Prepared]:
              db.session.execute(_RECIPIENTS, {"ids": [r.user_id for r in rows if r.user_id]}).all()}
     db.session.rollback()
     base = str(current_app.config["BASE_URL"])
+    paths = returnpath.current()
     ready: dict[int, Prepared] = {}
     for row in rows:
         recipient = users.get(row.user_id)
@@ -71,7 +76,7 @@ def prepare(rows: Sequence[Any]) -> dict[int, Prepared]:
             continue  # erased meanwhile: skipped
         email, key = recipient
         url = f"{base}/newsletter/unsubscribe/{unsubscribe_token(row.user_id, key)}"
-        built = factory.build(email, url)
+        built = factory.build(email, url, unsubscribe_mailto(paths, row.user_id, key))
         ready[row.id] = Prepared(built.envelope_to, built.raw, built.message_id, built.smtputf8, key)
     return ready
 

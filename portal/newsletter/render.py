@@ -28,6 +28,7 @@ URL_SCHEMES = {"http", "https", "mailto"}
 # A Markdown link whose target is a script URL; the text part keeps only the link text.
 _SCRIPT_LINK = re.compile(r"\[([^\]]*)\]\(\s*(?:javascript|vbscript|data):(?:[^()]|\([^()]*\))*\)", re.IGNORECASE)
 UNSUBSCRIBE_PLACEHOLDER = "\x00unsubscribe-url\x00"
+_FOLD = ",\n <"
 
 
 def markdown_to_html(source: str) -> str:
@@ -92,17 +93,25 @@ def list_id() -> str:
     return f'"{name} newsletter" <newsletter.{host}>'
 
 
-def list_headers(unsubscribe_url: str) -> dict[str, str]:
+def list_unsubscribe(unsubscribe_url: str, mailto: str | None = None) -> str:
+    """RFC 2369: the https link first (RFC 8058 one-click needs it), then the mailto address for
+    clients that unsubscribe by mail; ``flask mail inbound`` reads what arrives there."""
+    value = f"<{unsubscribe_url}>"
+    return value + (f", <mailto:{mailto}?subject=unsubscribe>" if mailto else "")
+
+
+def list_headers(unsubscribe_url: str, mailto: str | None = None) -> dict[str, str]:
     """RFC 2369 / RFC 8058: one-click unsubscribe that mail clients show as a button."""
     return {
-        "List-Unsubscribe": f"<{unsubscribe_url}>",
+        "List-Unsubscribe": list_unsubscribe(unsubscribe_url, mailto),
         "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
         "List-Id": list_id(),
         "Precedence": "bulk",
     }
 
 
-def build_message(rendered: RenderedIssue, to: str, unsubscribe_url: str) -> compose.Composed:
+def build_message(rendered: RenderedIssue, to: str, unsubscribe_url: str,
+                  mailto: str | None = None) -> compose.Composed:
     """The per-recipient message through the email package (any address, any text)."""
     return compose.compose(
         sender=str(current_app.config["MAIL_DEFAULT_SENDER"]),
@@ -110,7 +119,7 @@ def build_message(rendered: RenderedIssue, to: str, unsubscribe_url: str) -> com
         subject=rendered.subject,
         text=rendered.text.replace(UNSUBSCRIBE_PLACEHOLDER, unsubscribe_url),
         html=rendered.html.replace(UNSUBSCRIBE_PLACEHOLDER, html.escape(unsubscribe_url)),
-        headers=list_headers(unsubscribe_url),
+        headers=list_headers(unsubscribe_url, mailto),
         message_id_domain=urlsplit(current_app.config["BASE_URL"]).hostname or "localhost",
         # Bulk mail: tell auto-responders not to answer it.
         auto_submitted=True,
@@ -146,9 +155,9 @@ class MessageFactory:
             "Auto-Submitted: auto-generated\nPrecedence: bulk\nMIME-Version: 1.0\n"
         )
 
-    def build(self, to: str, unsubscribe_url: str) -> compose.Composed:
+    def build(self, to: str, unsubscribe_url: str, mailto: str | None = None) -> compose.Composed:
         if not to.isascii() or "\n" in to or "\r" in to or not unsubscribe_url.isascii() or len(to) > 900:
-            return build_message(self.rendered, to, unsubscribe_url)
+            return build_message(self.rendered, to, unsubscribe_url, mailto)
         text = self.rendered.text.replace(UNSUBSCRIBE_PLACEHOLDER, unsubscribe_url)
         body_html = self.rendered.html.replace(UNSUBSCRIBE_PLACEHOLDER, html.escape(unsubscribe_url))
         boundary = f"=_portal_{secrets.token_hex(12)}"
@@ -159,7 +168,8 @@ class MessageFactory:
                 (
                     f"{self.head}To: {to}\nDate: {format_datetime(datetime.now(UTC))}\n"
                     f"Message-ID: {message_id}\n"
-                    f"List-Unsubscribe: <{unsubscribe_url}>\n"
+                    # Folded after the comma: the line stays short whatever the token's length.
+                    f"List-Unsubscribe: {list_unsubscribe(unsubscribe_url, mailto).replace(', <', _FOLD)}\n"
                     f'Content-Type: multipart/alternative; boundary="{boundary}"\n\n'
                     + part % "plain"
                 ).encode("ascii"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 from typing import Any
 
 from sqlalchemy import select
@@ -10,6 +11,7 @@ from sqlalchemy import select
 from portal.accounts.models import User
 from portal.db import utcnow, write_lock
 from portal.extensions import db
+from portal.mail.returnpath import ReturnPaths
 from portal.newsletter.models import SOURCES, Subscription, SubscriptionEvent
 from portal.security.tokens import TokenError, make_token, read_token
 
@@ -57,6 +59,15 @@ def change(user: User, subscribed: bool, source: str, note: str = "") -> bool:
     The write lock first: on SQLite a read-then-write transaction racing a sender's commits
     would fail with "database is locked" instead of waiting (PostgreSQL: an advisory lock)."""
     write_lock("newsletter-subscription")
+    if subscribed and source == "preferences":
+        # The person, signed in, asks for the newsletter again: that lifts a suppression of their
+        # address (an old bounce, or a complaint they now take back), or they would never get it.
+        from portal.mail import suppression
+
+        found = suppression.find(user.email_key)
+        if found is not None:
+            suppression.lift(user.email_key)
+            note = note or f"suppression ({found.reason}) lifted by subscribing again"
     changed = set_subscription(user, subscribed, source, note)
     db.session.commit()
     return changed
@@ -102,6 +113,26 @@ def user_for_token(token: str) -> User:
     return user
 
 
+def unsubscribe_mailto(paths: ReturnPaths, user_id: int, email_key: str) -> str | None:
+    """The List-Unsubscribe mailto address (RFC 2369) under BOUNCE_ADDRESS, signed like the link:
+    bounces+unsub-<uid>-<mac>@domain. None without BOUNCE_ADDRESS. A forged or altered one (someone
+    trying to unsubscribe another person by mail) does not verify."""
+    return paths.tagged(f"unsub-{user_id}-{paths.mac('u', str(user_id), _fingerprint(email_key))}")
+
+
+def unsubscribe_by_mail(paths: ReturnPaths, rest: str) -> str | None:
+    """Mail arrived at an unsubscribe address (``rest`` is "<uid>-<mac>"): unsubscribe, or None
+    when it does not verify. Idempotent, like the one-click link."""
+    uid_text, _, given = rest.partition("-")
+    if not uid_text.isdigit() or len(uid_text) > 18:
+        return None
+    user = db.session.get(User, int(uid_text))
+    if user is None or not hmac.compare_digest(given, paths.mac("u", uid_text, _fingerprint(user.email_key))):
+        return None
+    changed = set_subscription(user, False, "email-link", note="mail to the List-Unsubscribe address")
+    return f"account {user.id} unsubscribed by mail" + ("" if changed else " (already unsubscribed)")
+
+
 def unsubscribe_with_token(token: str) -> User:
     """One-click unsubscribe: idempotent, commits at once so a send in progress sees it."""
     user = user_for_token(token)
@@ -121,6 +152,18 @@ def suppress(raw_email: str, reason: str) -> User:
         raise SubscriptionError(f"The reason must be one of: {', '.join(SUPPRESS_REASONS)}.")
     user = db.session.scalar(select(User).where(User.email_key == lookup_key(raw_email)))
     if user is None:
-        raise SubscriptionError("No account has that address; nothing to suppress.")
-    change(user, False, reason, note=f"suppressed by operator ({reason})")
+        raise SubscriptionError("No account has that address; nothing to suppress "
+                                "(`--from-file` puts addresses without an account on the suppression list).")
+    from portal.mail import suppression as mail_suppression
+
+    write_lock("newsletter-subscription")
+    # On the mail suppression list too, so no bulk mail reaches the address whatever happens to
+    # the subscription later (an import, a second account with the same address after erasure).
+    mail_suppression.suppress(user.email_key, _LIST_REASONS[reason], "cli", user_id=user.id,
+                              detail=f"suppressed by operator ({reason})")
+    set_subscription(user, False, reason, note=f"suppressed by operator ({reason})")
+    db.session.commit()
     return user
+
+
+_LIST_REASONS = {"bounce": "bounce", "complaint": "complaint", "admin": "manual"}

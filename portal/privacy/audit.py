@@ -172,6 +172,42 @@ def check_mail_server() -> Result:
     return Result("mail-server", True, f"MAIL_SERVER is {server}:{_cfg('MAIL_PORT')}")
 
 
+def check_bounce_handling() -> Result:
+    """A sender that ignores bounces and complaints loses its reputation, then its relay account."""
+    from portal.newsletter.models import Issue, Subscription
+
+    name = "bounce-handling"
+    started = db.session.scalar(select(func.count()).select_from(Issue).where(Issue.started_at.is_not(None))) or 0
+    subscribed = db.session.scalar(
+        select(func.count()).select_from(Subscription).where(Subscription.active.is_(True))) or 0
+    ways = [w for w, on in (("BOUNCE_ADDRESS (flask mail inbound)", _cfg("BOUNCE_ADDRESS")),
+                            ("SES_TOPIC_ARNS (POST /hooks/ses)", _cfg("SES_TOPIC_ARNS"))) if on]
+    if not started and not subscribed:
+        return Result(name, True, "the newsletter is not in use" + (f"; configured: {', '.join(ways)}" if ways else ""))
+    if not ways:
+        return Result(name, False, f"the newsletter is in use ({started} issue(s) started, {subscribed} subscriber(s)) "
+                      "but neither BOUNCE_ADDRESS nor SES_TOPIC_ARNS is set: bounces and complaints are ignored "
+                      "(docs/deliverability.md)")
+    return Result(name, True, f"bounces and complaints come back through {', '.join(ways)}")
+
+
+def check_dkim() -> Result:
+    """Gmail and Yahoo require DKIM of bulk senders (2024): production must sign."""
+    from portal.mail.dkim_signing import KeyProblem, signer_for
+
+    name = "dkim"
+    try:
+        signer = signer_for(current_app.config)
+    except KeyProblem as problem:
+        return Result(name, False, f"DKIM_PRIVATE_KEY_FILE: {problem}")
+    if signer is None:
+        verdict = _cfg("ENV") != "production"
+        return Result(name, verdict, "DKIM_DOMAIN, DKIM_SELECTOR and DKIM_PRIVATE_KEY_FILE are not set: mail is "
+                      "not signed" + ("" if not verdict else " (required in production)"))
+    return Result(name, True, f"every message is signed for d={signer.domain.decode()} "
+                  f"s={signer.selector.decode()}, List-Unsubscribe included")
+
+
 def check_secure_cookies() -> Result:
     name = "secure-cookies"
     if _cfg("ENV") != "production":
@@ -242,6 +278,8 @@ CHECKS: tuple[Callable[[], Result], ...] = (
     check_dpo_notifications_delivered,
     check_inquiry_deadlines,
     check_mail_server,
+    check_bounce_handling,
+    check_dkim,
     check_secure_cookies,
     check_templates_self_served,
 )
