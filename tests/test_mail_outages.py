@@ -65,7 +65,7 @@ def test_a_newsletter_through_minutes_of_451_and_454_reaches_every_subscriber_on
 @pytest.mark.slow
 def test_killed_delivery_processes_beside_a_live_one_lose_and_double_nothing(make_app, faulty):
     app = make_app(MAIL_PORT=faulty.port)
-    count = 300
+    count = 1500
     addresses = [f"queued{i}@example.com" for i in range(count)]
     with app.app_context():
         for address in addresses:
@@ -74,7 +74,8 @@ def test_killed_delivery_processes_beside_a_live_one_lose_and_double_nothing(mak
         _db.session.commit()
         _db.session.remove()
     env: dict[str, Any] = subprocess_env(app, faulty.port)
-    env["PORTAL_MAIL_RATE"] = "60"  # slow enough to be killed mid-queue
+    # No rate limit: the engine marks the next message ahead while DATA is on the wire, the case
+    # where a crash can leave two messages uncertain (the one on the wire and the next).
     env["PORTAL_MAIL_POLL_INTERVAL"] = "0.2"
     command = flask_command("mail", "deliver")
     # A steady worker, and a second one that is SIGKILLed at random points and started again.
@@ -86,7 +87,7 @@ def test_killed_delivery_processes_beside_a_live_one_lose_and_double_nothing(mak
         while kills < 4 and time.monotonic() < deadline:
             victim = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
                                       stderr=subprocess.DEVNULL)
-            time.sleep(rng.uniform(0.4, 1.2))
+            time.sleep(rng.uniform(0.2, 0.6))
             victim.send_signal(signal.SIGKILL)
             victim.wait(timeout=30)
             kills += 1
@@ -108,7 +109,7 @@ def test_killed_delivery_processes_beside_a_live_one_lose_and_double_nothing(mak
         status = dict(_db.session.execute(select(Delivery.to_addr, Delivery.status)).all())
     uncertain = [a for a, s in status.items() if s == "uncertain"]
     assert set(status.values()) <= {"sent", "uncertain"}, status
-    assert len(uncertain) <= kills
+    assert len(uncertain) <= 2 * kills
     for address in addresses:
         copies = faulty.delivered_to(address)
         assert copies == (copies if address in uncertain else 1) and copies <= 1, (address, copies)
