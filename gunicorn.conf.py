@@ -33,7 +33,9 @@ graceful_timeout = 20
 keepalive = 5
 max_requests = 2000
 max_requests_jitter = 200
-forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
+# The same peers the app believes X-Forwarded-For from (TRUSTED_PROXIES): one list, so gunicorn's
+# idea of "behind a proxy" (X-Forwarded-Proto) and the app's client IP cannot disagree.
+forwarded_allow_ips = ",".join(_settings["TRUSTED_PROXIES"])
 accesslog = "-"
 errorlog = "-"
 # No query strings ("%(U)s" is the path alone), and paths pass through the redaction filter.
