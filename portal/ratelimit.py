@@ -8,6 +8,9 @@ Redis still share counters, because the key is built from the same prefix, route
 
 Limits wrap the registered view functions, so the check runs after CSRF validation and before
 the view: a refused request never reaches bcrypt or the database.
+
+Redis trouble must not stall the site: the Redis client gives up within a fraction of a second
+(a hung server used to block each request for ~36 s) and Flask-Limiter counts in memory.
 """
 
 from __future__ import annotations
@@ -16,10 +19,13 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from flask import Flask, current_app, render_template, request
 from flask_limiter import Limiter, RateLimitExceeded
 from limits import parse_many
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from portal.security.client import client_ip
 
@@ -30,9 +36,28 @@ MESSAGES_KEY = "portal.limiter.messages"
 RATES_KEY = "portal.limiter.rates"
 DEFAULT_MESSAGE = "You have tried this too often in a short time."
 
+# Seconds the Redis client waits to connect and for each reply. Redis on the LAN answers in
+# well under a millisecond; a stopped or unreachable one must cost a request a fraction of a
+# second, not redis-py's default (no timeout, three retries with back-off).
+REDIS_TIMEOUT = 0.25
+# Plain Redis only: sentinel and cluster storages take their options differently. Options in the
+# URI's query string (?socket_timeout=1) still win over these.
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
 
 def limiter_for(app: Flask) -> Limiter:
     return app.extensions[EXTENSION_KEY]
+
+
+def storage_options(uri: str) -> dict[str, Any]:
+    """Keyword arguments for the limiter's storage: short timeouts and no retries for Redis."""
+    if not uri.startswith(REDIS_SCHEMES):
+        return {}
+    return {
+        "socket_connect_timeout": REDIS_TIMEOUT,
+        "socket_timeout": REDIS_TIMEOUT,
+        "retry": Retry(NoBackoff(), 0),
+    }
 
 
 def effective_rate(app: Flask, rate: str) -> str:
@@ -100,7 +125,11 @@ def init_app(app: Flask) -> None:
     # No X-RateLimit-*/Retry-After on ordinary answers: Flask-Limiter would overwrite the
     # per-account throttle's shorter Retry-After with its window, and the counters tell a
     # visitor nothing useful. A refusal sets its own Retry-After (handle_rate_limited).
-    limiter = Limiter(key_func=client_ip, headers_enabled=False)
+    limiter = Limiter(
+        key_func=client_ip,
+        headers_enabled=False,
+        storage_options=storage_options(str(app.config.get("RATELIMIT_STORAGE_URI", ""))),
+    )
     limiter.init_app(app)
     app.extensions[EXTENSION_KEY] = limiter
     app.extensions[MESSAGES_KEY] = {}
