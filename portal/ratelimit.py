@@ -9,8 +9,9 @@ Redis still share counters, because the key is built from the same prefix, route
 Limits wrap the registered view functions, so the check runs after CSRF validation and before
 the view: a refused request never reaches bcrypt or the database.
 
-Redis trouble must not stall the site: the Redis client gives up within a fraction of a second
-(a hung server used to block each request for ~36 s) and Flask-Limiter counts in memory.
+Redis trouble must neither stall the site nor multiply the limits: the Redis client gives up
+within a fraction of a second (a hung server used to block each request for ~36 s), and while
+Flask-Limiter counts in process memory instead, each worker enforces only its share.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from limits import parse_many
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
+from portal.ratelimit_share import per_process
 from portal.security.client import client_ip
 
 log = logging.getLogger("portal.ratelimit")
@@ -60,10 +62,19 @@ def storage_options(uri: str) -> dict[str, Any]:
     }
 
 
+def counting_in_memory(app: Flask) -> bool:
+    """Whether the shared store is down and this process counts on its own (the fallback)."""
+    # Flask-Limiter has no public accessor for this flag; tests pin the behaviour.
+    return bool(getattr(limiter_for(app), "_storage_dead", False))
+
+
 def effective_rate(app: Flask, rate: str) -> str:
-    """The rate enforced now: ``rate`` itself (a literal) or the setting it names."""
+    """The rate this process enforces now: ``rate`` (a setting name or a literal) or its share."""
     # A setting name is read at request time so operators (and tests) can change it.
-    return str(app.config[rate]) if rate.isupper() else rate
+    configured = str(app.config[rate]) if rate.isupper() else rate
+    if counting_in_memory(app):
+        return per_process(configured, int(app.config.get("WORKER_PROCESSES", 1)))
+    return configured
 
 
 def _rate(rate: str) -> Callable[[], str]:
