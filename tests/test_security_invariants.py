@@ -1,0 +1,213 @@
+"""Invariants the mutation pass (make mutants) showed no test pinned down.
+
+Each test here kills mutants that survived the suite: code that could be broken - accepting any
+password, exempting an attacker, forgetting a window - with every other test still green.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, insert, select, update
+
+from portal.accounts import throttle
+from portal.accounts.models import LoginAttempt, User
+from portal.db import utcnow
+from portal.extensions import db
+from tests.accounts_support import create_user, db_exec, db_rows, login, set_ip
+from tests.accounts_support import settle_mail as settle_mail  # autouse fixture
+from tests.helpers import PASSWORD
+
+ATTACKER, OWNER = "203.0.113.66", "198.51.100.66"
+
+
+# --- a stored hash that is not a bcrypt hash never matches ----------------------------------
+
+@pytest.mark.parametrize(
+    "stored",
+    [None, "", "not-a-hash", "$2b$04$", "$2b$04$" + "x" * 53, "$2b$99$" + "a" * 53, "é" * 60, "$argon2id$v=19$x",
+     "\x00", "$2b$04$" + "." * 53],
+)
+def test_a_malformed_stored_hash_accepts_no_password(app, stored):
+    from portal.security.passwords import verify_password
+
+    with app.test_request_context("/"):
+        for password in (PASSWORD, "", "x", "\x00", "é" * 10):
+            assert verify_password(password, stored) is False
+
+
+def test_a_real_hash_matches_its_password_only(app):
+    from portal.security.passwords import hash_password, verify_password
+
+    with app.test_request_context("/"):
+        stored = hash_password(PASSWORD, rounds=4)
+        assert verify_password(PASSWORD, stored) is True
+        assert verify_password(PASSWORD + " ", stored) is False
+        assert verify_password(PASSWORD[:-1], stored) is False
+
+
+# --- the per-account throttle: exemption, reset, growth, window ----------------------------
+
+def _key(app, email: str) -> str:
+    with app.test_request_context("/"):
+        return throttle.attempt_key(email)
+
+
+def _add(app, key: str, ages: list[float], outcome: str = "failure", user_id: int | None = None,
+         ip: str = ATTACKER) -> None:
+    """Recorded attempts ``ages`` seconds old."""
+    now = utcnow()
+    for age in ages:
+        db_exec(app, insert(LoginAttempt).values(
+            ip=ip, email_key=key, user_id=user_id, success=outcome == "success", outcome=outcome,
+            at=now - timedelta(seconds=age),
+        ))
+
+
+def _delay(app, key: str, user_id: int | None = None, ip: str = ATTACKER) -> int:
+    with app.test_request_context("/"):
+        user = db.session.get(User, user_id) if user_id is not None else None
+        try:
+            return throttle.delay_for(key, user, ip)
+        finally:
+            db.session.remove()
+
+
+def _age_password(app, user_id: int, seconds: int = 7200) -> None:
+    db_exec(app, update(User).where(User.id == user_id)
+            .values(password_changed_at=utcnow() - timedelta(seconds=seconds)))
+
+
+@pytest.mark.parametrize(("failures", "delay"), [(0, 0), (4, 0), (5, 2), (6, 4), (7, 8), (8, 16), (10, 64),
+                                                 (13, 512), (14, 900), (30, 900)])
+def test_the_wait_doubles_from_the_fifth_failure_up_to_15_minutes(app, failures, delay):
+    key = _key(app, "grow@example.com")
+    _add(app, key, [10.0] * (failures - 1) + [0.0] if failures else [])
+    assert delay - 1 <= _delay(app, key) <= delay
+
+
+def test_a_wait_that_has_passed_is_no_wait_but_100_failures_an_hour_are(app):
+    key = _key(app, "passed@example.com")
+    _add(app, key, [120.0] * 10)  # the 64 s wait after the tenth failure is over
+    assert _delay(app, key) == 0
+    _add(app, key, [600.0] * 90)
+    assert _delay(app, key) == throttle.THROTTLE_MAX_DELAY  # the hourly cap, however old the last
+
+
+def test_only_the_last_hour_counts(app):
+    inside, outside = _key(app, "inside@example.com"), _key(app, "outside@example.com")
+    _add(app, inside, [3500.0] * 5 + [0.0])
+    _add(app, outside, [3700.0] * 5 + [0.0])
+    assert 3 <= _delay(app, inside) <= 4  # six failures within the hour
+    assert _delay(app, outside) == 0  # five of them older than an hour: one failure
+
+
+def test_a_success_starts_the_count_over_for_that_address_only(app):
+    reset, other = _key(app, "reset@example.com"), _key(app, "other@example.com")
+    _add(app, reset, [30.0] * 6)
+    _add(app, reset, [20.0], outcome="success")
+    _add(app, reset, [0.0])
+    assert _delay(app, reset) == 0  # one failure since the success
+    _add(app, other, [30.0] * 6 + [0.0])
+    _add(app, reset, [5.0], outcome="success")  # somebody else's success resets nothing here
+    assert 7 <= _delay(app, other) <= 8
+
+
+def test_the_known_address_exemption_belongs_to_the_account(app):
+    victim = create_user(app, "victim@example.com")
+    mine = create_user(app, "mine@example.com")
+    for user_id in (victim, mine):
+        _age_password(app, user_id)
+    key = _key(app, "victim@example.com")
+    # The attacker signed in to their own account from their address, then guesses the victim's.
+    _add(app, _key(app, "mine@example.com"), [60.0], outcome="success", user_id=mine)
+    _add(app, key, [10.0] * 5 + [0.0], user_id=victim)
+    assert _delay(app, key, victim, ATTACKER) > 0
+    # A failed attempt from the owner's address makes it no "known" address either.
+    _add(app, key, [40.0], user_id=victim, ip=OWNER)
+    assert _delay(app, key, victim, OWNER) > 0
+    # Only a success on this account from this address exempts it.
+    _add(app, _key(app, "mine@example.com"), [30.0], outcome="success", user_id=victim, ip=OWNER)
+    assert _delay(app, key, victim, OWNER) == 0
+    assert _delay(app, key, victim, ATTACKER) > 0
+
+
+def test_a_password_change_starts_the_count_over(app):
+    user_id = create_user(app, "changed@example.com")
+    key = _key(app, "changed@example.com")
+    _add(app, key, [300.0] * 5 + [0.0], user_id=user_id)
+    db_exec(app, update(User).where(User.id == user_id).values(password_changed_at=utcnow()
+                                                                - timedelta(seconds=200)))
+    assert _delay(app, key, user_id) == 0  # only one failure since the change
+    _age_password(app, user_id)
+    assert _delay(app, key, user_id) > 0
+
+
+# --- the consent cookie's attributes --------------------------------------------------------
+
+@pytest.mark.parametrize("production", [False, True])
+def test_the_consent_cookie_is_httponly_lax_and_lives_as_configured(make_app, production):
+    from flask import Response
+
+    from portal.consent import registry, state
+
+    settings = {"CONSENT_MAX_AGE_DAYS": 30}
+    if production:
+        settings.update(ENV="production", BASE_URL="https://portal.example")
+    app = make_app(**settings)
+    with app.test_request_context("/"):
+        response = Response()
+        decision = state.Decision(state.new_consent_id(), registry.revision(), frozenset(), utcnow())
+        state.write_cookie(response, decision)
+        [header] = response.headers.getlist("Set-Cookie")
+        assert state.decode(header.split(";")[0].split("=", 1)[1]) == decision.__class__(
+            decision.consent_id, decision.revision, frozenset(), decision.decided_at.replace(microsecond=0))
+    parts = [p.strip() for p in header.split(";")]
+    assert parts[0].startswith("__Host-consent=" if production else "portal_consent=")
+    assert "HttpOnly" in parts and "SameSite=Lax" in parts and "Path=/" in parts
+    assert f"Max-Age={30 * 86400}" in parts
+    assert ("Secure" in parts) is production
+    assert not any(p.lower().startswith("domain=") for p in parts)  # __Host- forbids a Domain
+
+
+# --- the address fingerprint in the confirmation link ---------------------------------------
+
+def test_a_confirmation_link_confirms_only_the_address_it_was_sent_to(app, smtp):
+    from portal.accounts import service
+    from portal.security.tokens import make_token
+
+    user_id = create_user(app, "first@example.com", confirmed=False)
+    with app.test_request_context("/"):
+        old_link = service.confirmation_token(db.session.get(User, user_id))
+        forged = make_token("confirm", {"uid": user_id, "e": "0" * 16})
+        missing = make_token("confirm", {"uid": user_id})
+        db.session.remove()
+    db_exec(app, update(User).where(User.id == user_id).values(email="second@example.com",
+                                                               email_key="second@example.com"))
+    client = app.test_client()
+    for token in (old_link, forged, missing):
+        assert client.get(f"/confirm/{token}").status_code == 400
+    assert db_rows(app, select(User.confirmed_at).where(User.id == user_id))[0].confirmed_at is None
+    with app.test_request_context("/"):
+        good = service.confirmation_token(db.session.get(User, user_id))
+        db.session.remove()
+    assert client.get(f"/confirm/{good}").status_code == 302
+
+
+# --- erasure takes the attempts made before the account existed -----------------------------
+
+def test_erasure_removes_login_attempts_from_before_the_signup(app, smtp):
+    from portal.privacy.rights import erase_user
+
+    for email in ("early@example.com", "Early@Example.com", "bystander@example.com"):
+        login(set_ip(app.test_client(), ATTACKER), email, "a guess before the account existed")
+    user_id = create_user(app, "early@example.com")
+    key, bystander = _key(app, "early@example.com"), _key(app, "bystander@example.com")
+    login(set_ip(app.test_client(), OWNER), "early@example.com", PASSWORD)
+    with app.test_request_context("/"):
+        erase_user(db.session.get(User, user_id))
+        db.session.remove()
+    remaining = db_rows(app, select(LoginAttempt.email_key, func.count()).group_by(LoginAttempt.email_key))
+    assert dict(remaining) == {bystander: 1}
+    assert key not in dict(remaining)
