@@ -211,3 +211,138 @@ def test_erasure_removes_login_attempts_from_before_the_signup(app, smtp):
     remaining = db_rows(app, select(LoginAttempt.email_key, func.count()).group_by(LoginAttempt.email_key))
     assert dict(remaining) == {bystander: 1}
     assert key not in dict(remaining)
+
+
+# --- the dummy check for unknown addresses is real bcrypt work at the configured cost -----
+
+def test_the_dummy_check_spends_one_real_bcrypt_check_at_the_configured_cost(make_app, monkeypatch):
+    from portal.security import passwords
+    from tests.accounts_support import bcrypt_spy
+
+    app = make_app(BCRYPT_ROUNDS=5)
+    monkeypatch.setattr(passwords, "_dummy_hashes", {})
+    with app.test_request_context("/"), bcrypt_spy(monkeypatch) as spy:
+        assert passwords.dummy_verify("whatever") is None
+        passwords.dummy_verify("something else")
+        assert spy.costs == [5, 5]  # a real check each time, at the configured cost...
+        assert spy.hashpw_costs == [5]  # ...against one dummy hash made once
+
+
+# --- Referer-based redirects stay on the site -----------------------------------------------
+
+@pytest.mark.parametrize(
+    ("referrer", "expected"),
+    [
+        (None, "/fallback"), ("", "/fallback"),
+        ("http://localhost/cookies", "/cookies"), ("http://localhost/cookies?next=%2Fa&b=1", "/cookies?next=%2Fa&b=1"),
+        ("http://localhost", "/"), ("/privacy", "/privacy"), ("http://evil.example/cookies", "/fallback"),
+        ("https://localhost.evil.example/x", "/fallback"), ("http://localhost//evil.example", "/fallback"),
+        ("http://localhost/\\evil", "/fallback"), ("javascript:alert(1)", "/fallback"),
+    ],
+)
+def test_same_site_referrer(app, referrer, expected):
+    from portal.security.redirects import same_site_referrer
+
+    headers = {"Referer": referrer} if referrer is not None else {}
+    with app.test_request_context("/consent", headers=headers, base_url="http://localhost"):
+        assert same_site_referrer("/fallback") == expected
+
+
+# --- the proxy's scheme and host count from a trusted proxy ---------------------------------
+
+def test_a_trusted_proxy_passes_on_scheme_host_and_client(make_app):
+    from flask import request
+
+    app = make_app(TRUSTED_PROXY_COUNT=1)
+
+    @app.get("/_seen")
+    def seen() -> str:
+        return f"{request.scheme} {request.host} {request.remote_addr}"
+
+    headers = {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https", "X-Forwarded-Host": "portal.example"}
+    trusted = app.test_client().get("/_seen", headers=headers, environ_base={"REMOTE_ADDR": "127.0.0.1"})
+    assert trusted.get_data(as_text=True) == "https portal.example 203.0.113.9"
+    direct = app.test_client().get("/_seen", headers=headers, environ_base={"REMOTE_ADDR": "198.51.100.9"})
+    assert direct.get_data(as_text=True) == "http localhost 198.51.100.9"
+
+
+# --- server-side sessions: exact deadlines, counts, re-authentication -----------------------
+
+def _session_row(app, user_id: int, created_ago: float, seen_ago: float, now) -> int:
+    from portal.accounts.models import LoginSession
+
+    with app.app_context():
+        record = LoginSession(token_hash=f"{user_id}-{created_ago}-{seen_ago}".ljust(64, "0"), user_id=user_id,
+                              created_at=now - timedelta(seconds=created_ago),
+                              last_seen_at=now - timedelta(seconds=seen_ago), ip="127.0.0.1", user_agent="t")
+        db.session.add(record)
+        db.session.commit()
+        record_id = record.id
+        db.session.remove()
+    return record_id
+
+
+def test_purge_removes_sessions_exactly_at_their_deadlines(make_app):
+    from portal.accounts import sessions
+    from portal.accounts.models import LoginSession
+
+    app = make_app(SESSION_IDLE_TIMEOUT=600, SESSION_MAX_AGE=3600)
+    user_id = create_user(app, "deadline@example.com")
+    now = utcnow()
+    idle_due = _session_row(app, user_id, created_ago=1000, seen_ago=600, now=now)
+    age_due = _session_row(app, user_id, created_ago=3600, seen_ago=0, now=now)
+    alive = _session_row(app, user_id, created_ago=3599, seen_ago=599, now=now)
+    with app.test_request_context("/"):
+        assert sessions.purge_expired(now=now) == 2
+        db.session.remove()
+    assert [r.id for r in db_rows(app, select(LoginSession.id))] == [alive]
+    assert idle_due != age_due
+
+
+def test_ending_all_other_sessions_counts_what_it_ended(make_app):
+    from portal.accounts import sessions
+    from portal.accounts.models import LoginSession
+
+    app = make_app()
+    user_id = create_user(app, "count@example.com")
+    now = utcnow()
+    keep = _session_row(app, user_id, 10, 1, now)
+    for i in range(2):
+        _session_row(app, user_id, 20 + i, 2, now)
+    with app.test_request_context("/"):
+        user, kept = db.session.get(User, user_id), db.session.get(LoginSession, keep)
+        assert sessions.end_all_sessions(user, keep=kept) == 2
+        assert sessions.end_all_sessions(user, keep=kept) == 0
+        db.session.remove()
+
+
+def test_recent_reauthentication_is_bounded_exactly(app, monkeypatch):
+    from portal.accounts import sessions
+    from portal.accounts.models import LoginSession
+
+    now = utcnow()
+    monkeypatch.setattr(sessions, "utcnow", lambda: now)
+    assert sessions.recently_reauthenticated(None, 300) is False
+    assert sessions.recently_reauthenticated(LoginSession(reauthenticated_at=None), 300) is False
+    assert sessions.recently_reauthenticated(LoginSession(reauthenticated_at=now - timedelta(seconds=300)), 300)
+    assert not sessions.recently_reauthenticated(LoginSession(reauthenticated_at=now - timedelta(seconds=301)), 300)
+
+
+# --- small contracts: token errors say why, decisions allow what was granted ---------------
+
+def test_a_token_error_carries_its_reason():
+    from portal.security.tokens import TokenError
+
+    error = TokenError("expired")
+    assert error.reason == "expired" and str(error) == "expired"
+
+
+def test_a_consent_decision_allows_necessary_always_and_the_rest_only_as_granted(app):
+    from portal.consent import registry, state
+
+    with app.test_request_context("/"):
+        current = state.Decision("a" * 32, registry.revision(), frozenset({"analytics"}), utcnow())
+        stale = state.Decision("a" * 32, "0" * 16, frozenset({"analytics"}), utcnow())
+        assert current.allows(registry.NECESSARY) and stale.allows(registry.NECESSARY)
+        assert current.allows("analytics") and not current.allows("chat")
+        assert not stale.allows("analytics")

@@ -88,8 +88,7 @@ class TooManyPasswordChecks(TooManyRequests):
     description = "There have been too many wrong passwords for this account. Please wait and try again."
 
     def __init__(self, retry_after: int) -> None:
-        super().__init__(retry_after=retry_after)
-        self.retry_after = retry_after
+        super().__init__(retry_after=retry_after)  # sets .retry_after and the header
 
 
 def record_attempt(ip: str, key: str, user: User | None, outcome: str) -> None:

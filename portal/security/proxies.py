@@ -32,7 +32,7 @@ def peer_is_trusted(peer: str | None, networks: Iterable[Network]) -> bool:
     if not peer:
         return False
     try:
-        address = ipaddress.ip_address(peer.split("%", 1)[0])  # drop an IPv6 zone id
+        address = ipaddress.ip_address(peer)  # a zone id ("fe80::1%eth0") is part of the syntax
     except ValueError:
         return False
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
