@@ -145,7 +145,9 @@ class Member:
         return self.client
 
 
-_members: dict[int, Member] = {}
+def _member(app: Any) -> Member:
+    """One signed-in browser per app (hypothesis runs every example on the test's one app)."""
+    return app.extensions.setdefault("tests.fuzz_member", Member(app))  # type: ignore[no-any-return]
 
 # Endpoints that need a signed-in person; the sweep sends their values signed in.
 SIGNED_IN = {"accounts.account", "accounts.change_password", "accounts.change_email", "accounts.list_sessions",
@@ -188,7 +190,7 @@ def test_fuzzed_forms_and_route_parameters(fuzz_app, caplog, endpoint, data):
     assert routes, f"{endpoint} is no longer a route: drop it from FORMS"
     _, method, arguments, rule = data.draw(st.sampled_from(routes))
     if data.draw(st.booleans()):
-        member = _members.setdefault(id(fuzz_app), Member(fuzz_app))
+        member = _member(fuzz_app)
         client, token = member.ready(), member.token
     else:
         client = set_ip(fuzz_app.test_client(), "198.51.100.201")
