@@ -346,3 +346,63 @@ def test_a_consent_decision_allows_necessary_always_and_the_rest_only_as_granted
         assert current.allows(registry.NECESSARY) and stale.allows(registry.NECESSARY)
         assert current.allows("analytics") and not current.allows("chat")
         assert not stale.allows("analytics")
+
+
+def test_sessions_die_exactly_at_their_deadlines(make_app):
+    from portal.accounts import sessions
+    from portal.accounts.models import LoginSession
+
+    app = make_app(SESSION_IDLE_TIMEOUT=600, SESSION_MAX_AGE=3600)
+    now = utcnow()
+    with app.test_request_context("/"):
+        def record(created_ago: float, seen_ago: float) -> LoginSession:
+            return LoginSession(created_at=now - timedelta(seconds=created_ago),
+                                last_seen_at=now - timedelta(seconds=seen_ago))
+
+        assert sessions.is_expired(record(100, 600), now) and not sessions.is_expired(record(100, 599.999), now)
+        assert sessions.is_expired(record(3600, 0), now) and not sessions.is_expired(record(3599.999, 0), now)
+
+
+def test_live_sessions_come_most_recently_used_first(make_app):
+    from portal.accounts import sessions
+
+    app = make_app()
+    user_id = create_user(app, "order@example.com")
+    now = utcnow()
+    ids = [_session_row(app, user_id, created_ago=500, seen_ago=seen, now=now) for seen in (30, 10, 20)]
+    with app.test_request_context("/"):
+        listed = [r.id for r in sessions.live_sessions(db.session.get(User, user_id))]
+        assert sessions.purge_expired(now=now) == 0  # nothing is due: nothing counted
+        db.session.remove()
+    assert listed == [ids[1], ids[2], ids[0]]
+
+
+def test_token_errors_name_what_was_wrong(app):
+    from portal.security.tokens import MAX_TOKEN_LENGTH, TokenError, make_token, read_token
+
+    with app.test_request_context("/"):
+        good = make_token("confirm", {"uid": 1})
+        cases = {
+            "malformed": [None, 5, "", "x" * (MAX_TOKEN_LENGTH + 1)],
+            "invalid": ["x" * MAX_TOKEN_LENGTH, good[:-2] + "xx", make_token("reset", {"uid": 1}), "abc.def"],
+        }
+        for reason, tokens in cases.items():
+            for token in tokens:
+                with pytest.raises(TokenError) as caught:
+                    read_token("confirm", token, 3600)  # type: ignore[arg-type]
+                assert caught.value.reason == reason, token
+        assert read_token("confirm", good, 3600) == {"uid": 1}
+
+
+def test_two_trusted_proxies_take_the_second_address_from_the_right(make_app):
+    from flask import request
+
+    app = make_app(TRUSTED_PROXY_COUNT=2)
+
+    @app.get("/_seen")
+    def seen() -> str:
+        return f"{request.scheme} {request.remote_addr}"
+
+    headers = {"X-Forwarded-For": "192.0.2.1, 203.0.113.9, 10.0.0.2", "X-Forwarded-Proto": "https, http"}
+    response = app.test_client().get("/_seen", headers=headers, environ_base={"REMOTE_ADDR": "127.0.0.1"})
+    assert response.get_data(as_text=True) == "https 203.0.113.9"

@@ -92,11 +92,9 @@ class TooManyPasswordChecks(TooManyRequests):
 
 
 def record_attempt(ip: str, key: str, user: User | None, outcome: str) -> None:
+    """Record a refused check: ``failure`` or ``throttled`` (never a success, so success=False)."""
     begin_write()
-    db.session.add(
-        LoginAttempt(ip=ip, email_key=key, user_id=user.id if user else None, success=outcome == "success",
-                     outcome=outcome)
-    )
+    db.session.add(LoginAttempt(ip=ip, email_key=key, user_id=user.id if user else None, outcome=outcome))
     db.session.commit()
 
 
