@@ -37,16 +37,21 @@ def _control_socket_for(bind_address: str) -> str:
     runtime = os.environ.get("XDG_RUNTIME_DIR")
     folder = runtime if runtime and os.path.isdir(runtime) else os.path.join(os.path.expanduser("~"), ".gunicorn")
     name = re.sub(r"[^A-Za-z0-9.-]+", "_", bind_address)
-    if len(name) > 40:  # a Unix socket path has room for ~107 bytes
-        name = name[:24] + "-" + hashlib.sha256(bind_address.encode()).hexdigest()[:12]
-    return os.path.join(folder, f"portal-{name}.ctl")
+    path = os.path.join(folder, f"portal-{name}.ctl")
+    if len(os.fsencode(path)) > _MAX_SOCKET_PATH:
+        path = os.path.join(folder, f"portal-{hashlib.sha256(bind_address.encode()).hexdigest()[:12]}.ctl")
+    return path
 
 
+# A Unix socket path has room for 107 bytes on Linux (sun_path); gunicorn fails to open a longer one.
+_MAX_SOCKET_PATH = 100
 _control = os.environ.get("PORTAL_CONTROL_SOCKET", "").strip()
 if _control.lower() == "none":
     control_socket_disable = True
 else:
     control_socket = _control or _control_socket_for(bind)
+    # Even hashed, a very long home folder leaves no room: no socket beats a shared one.
+    control_socket_disable = len(os.fsencode(control_socket)) > _MAX_SOCKET_PATH
 workers = int(os.environ.get("PORTAL_WORKERS") or ((2 * multiprocessing.cpu_count() + 1) if _shared_store else 1))
 threads = int(os.environ.get("PORTAL_THREADS") or (2 if _shared_store else 8))
 worker_class = "gthread"

@@ -142,8 +142,12 @@ def _master_pid_behind(path: Path) -> int:
 
 @pytest.mark.slow
 def test_two_instances_on_one_host_keep_their_own_control_sockets(tmp_path):
-    home = tmp_path / "home"  # gunicorn's default socket lives under $HOME: keep the real one out
-    home.mkdir()
+    import shutil
+    import tempfile
+
+    # gunicorn's default socket lives under $HOME: keep the real one out, and the path short
+    # (a Unix socket path has ~107 bytes; pytest's tmp_path under xdist leaves too few).
+    home = Path(tempfile.mkdtemp(prefix="ph", dir="/tmp"))
     ports = [free_port(), free_port()]
     servers, logs = [], []
     for i, port in enumerate(ports):
@@ -171,6 +175,7 @@ def test_two_instances_on_one_host_keep_their_own_control_sockets(tmp_path):
                 server.wait(timeout=30)
         for log in logs:
             log.close()
+        shutil.rmtree(home, ignore_errors=True)
 
 
 def test_the_control_socket_can_be_named_or_switched_off(monkeypatch, tmp_path):
@@ -178,5 +183,11 @@ def test_the_control_socket_can_be_named_or_switched_off(monkeypatch, tmp_path):
     assert conf["control_socket_disable"] is True
     conf = _conf(monkeypatch, tmp_path, PORTAL_CONTROL_SOCKET=str(tmp_path / "portal.ctl"))
     assert conf["control_socket"] == str(tmp_path / "portal.ctl")
+    monkeypatch.delenv("PORTAL_CONTROL_SOCKET")
+    monkeypatch.setenv("HOME", "/home/portal")
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
     conf = _conf(monkeypatch, tmp_path, PORTAL_BIND="unix:/run/" + "very-long-socket-name/" * 8 + "portal.sock")
-    assert len(conf["control_socket"]) < 100 and conf["control_socket"].endswith(".ctl")
+    assert conf["control_socket"].startswith("/home/portal/.gunicorn/portal-") and not conf["control_socket_disable"]
+    assert len(conf["control_socket"]) <= 100 and conf["control_socket"].endswith(".ctl")
+    monkeypatch.setenv("HOME", "/h" + "/deep" * 30)
+    assert _conf(monkeypatch, tmp_path)["control_socket_disable"] is True  # no room: none rather than shared
