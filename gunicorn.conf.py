@@ -25,6 +25,9 @@ _shared_store = not str(_settings["RATELIMIT_STORAGE_URI"]).startswith("memory:/
 
 bind = os.environ.get("PORTAL_BIND", "127.0.0.1:8000")
 
+# A Unix socket path has room for 107 bytes on Linux (sun_path); gunicorn fails to open a longer one.
+_MAX_SOCKET_PATH = 100
+
 
 def _control_socket_for(bind_address: str) -> str:
     """A control socket of this instance's own, named after the address it serves.
@@ -43,8 +46,6 @@ def _control_socket_for(bind_address: str) -> str:
     return path
 
 
-# A Unix socket path has room for 107 bytes on Linux (sun_path); gunicorn fails to open a longer one.
-_MAX_SOCKET_PATH = 100
 _control = os.environ.get("PORTAL_CONTROL_SOCKET", "").strip()
 if _control.lower() == "none":
     control_socket_disable = True
@@ -52,6 +53,7 @@ else:
     control_socket = _control or _control_socket_for(bind)
     # Even hashed, a very long home folder leaves no room: no socket beats a shared one.
     control_socket_disable = len(os.fsencode(control_socket)) > _MAX_SOCKET_PATH
+
 workers = int(os.environ.get("PORTAL_WORKERS") or ((2 * multiprocessing.cpu_count() + 1) if _shared_store else 1))
 threads = int(os.environ.get("PORTAL_THREADS") or (2 if _shared_store else 8))
 worker_class = "gthread"
