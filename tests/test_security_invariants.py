@@ -406,3 +406,50 @@ def test_two_trusted_proxies_take_the_second_address_from_the_right(make_app):
     headers = {"X-Forwarded-For": "192.0.2.1, 203.0.113.9, 10.0.0.2", "X-Forwarded-Proto": "https, http"}
     response = app.test_client().get("/_seen", headers=headers, environ_base={"REMOTE_ADDR": "127.0.0.1"})
     assert response.get_data(as_text=True) == "https 203.0.113.9"
+
+
+def test_session_ids_carry_256_bits_and_hash_any_string(app):
+    from portal.accounts import sessions
+
+    with app.test_request_context("/"):
+        raw = sessions.start_session(db.session.get(User, create_user(app, "bits@example.com")))
+        db.session.remove()
+    assert len(raw) == 43  # token_urlsafe(32): 32 random bytes
+    digest = sessions._hash("\ud800 not valid UTF-8 on its own")  # a cookie can carry one
+    assert len(digest) == 64 and int(digest, 16) >= 0
+    assert sessions._hash("a") != sessions._hash("b")
+
+
+@pytest.mark.parametrize(
+    ("idle_timeout", "seen_ago", "touched"),
+    [(100, 10.0, True), (100, 9.5, False), (100000, 60.0, True), (100000, 60.5, True), (100000, 59.5, False)],
+)
+def test_last_seen_is_written_once_per_grain(make_app, monkeypatch, idle_timeout, seen_ago, touched):
+    from portal.accounts import sessions
+    from portal.accounts.models import LoginSession
+
+    app = make_app(SESSION_IDLE_TIMEOUT=idle_timeout, SESSION_MAX_AGE=idle_timeout * 2)
+    user_id = create_user(app, "grain@example.com")
+    with app.test_request_context("/"):
+        raw = sessions.start_session(db.session.get(User, user_id))
+        db.session.remove()
+    [(record_id, seen)] = db_rows(app, select(LoginSession.id, LoginSession.last_seen_at))
+    later = seen + timedelta(seconds=seen_ago)
+    monkeypatch.setattr(sessions, "utcnow", lambda: later)
+    with app.test_request_context("/"):
+        assert sessions.find_live_session(raw).id == record_id
+        db.session.remove()
+    [(after,)] = db_rows(app, select(LoginSession.last_seen_at))
+    assert (after == later) is touched and (after == seen) is not touched
+
+
+def test_small_contracts_of_the_password_helpers(app):
+    from portal.security.client import user_agent
+    from portal.security.passwords import hash_rounds
+
+    assert hash_rounds("$2b$07$" + "a" * 53) == 7
+    assert hash_rounds("garbage") == 0 and hash_rounds("$2b$xx$") == 0
+    with app.test_request_context("/", headers={"User-Agent": ""}):
+        assert user_agent() == ""
+    with pytest.raises(ValueError, match="needs a user or the typed address's key"), app.test_request_context("/"):
+        throttle.check_password(None, "x")
