@@ -453,3 +453,57 @@ def test_small_contracts_of_the_password_helpers(app):
         assert user_agent() == ""
     with pytest.raises(ValueError, match="needs a user or the typed address's key"), app.test_request_context("/"):
         throttle.check_password(None, "x")
+
+
+def test_attempt_keys_are_keyed_by_the_secret_and_take_any_string(make_app):
+    first, second = make_app(), make_app(SECRET_KEY="another-secret-key-that-is-long-enough-0123456789")
+    keys = [_key(app, "same@example.com") for app in (first, second)]
+    assert keys[0] != keys[1]  # without the secret, a stored key cannot be matched to an address
+    assert len(_key(first, "\ud800@example.com")) == 64
+
+
+def test_passwords_depend_on_the_pepper_and_take_any_string(make_app):
+    from portal.security.passwords import hash_password, verify_password
+
+    apps = [make_app(PASSWORD_PEPPER="pepper-one-0123456789"), make_app(PASSWORD_PEPPER="pepper-two-0123456789"),
+            make_app(), make_app(SECRET_KEY="another-secret-key-that-is-long-enough-0123456789")]
+    hashes = []
+    for app in apps:
+        with app.test_request_context("/"):
+            hashes.append(hash_password(PASSWORD, rounds=4))
+    for i, app in enumerate(apps):
+        with app.test_request_context("/"):
+            assert [verify_password(PASSWORD, h) for h in hashes] == [j == i for j in range(len(apps))]
+    with apps[0].test_request_context("/"):
+        odd = "\ud800 lone surrogate"
+        assert verify_password(odd, hash_password(odd, rounds=4))
+
+
+def test_the_gate_reports_and_records_each_refusal_exactly(app):
+    user_id = create_user(app, "gate@example.com")
+    _age_password(app, user_id)
+    key = _key(app, "gate@example.com")
+    with app.test_request_context("/", environ_base={"REMOTE_ADDR": ATTACKER}):
+        user = db.session.get(User, user_id)
+        assert throttle.check_password(None, "x", _key(app, "nobody@example.com")) == throttle.PasswordCheck(False)
+        assert throttle.check_password(user, "wrong") == throttle.PasswordCheck(False)
+        assert throttle.check_password(user, PASSWORD) == throttle.PasswordCheck(True)
+        for _ in range(4):
+            throttle.check_password(user, "wrong")
+        refused = throttle.check_password(user, PASSWORD)
+        assert refused.ok is False and refused.retry_after > 0
+        db.session.remove()
+    rows = db_rows(app, select(LoginAttempt.user_id, LoginAttempt.outcome).where(LoginAttempt.email_key == key)
+                   .order_by(LoginAttempt.id))
+    assert rows == [(user_id, "failure")] * 5 + [(user_id, "throttled")]
+
+
+def test_attempts_at_the_moment_of_a_reset_do_not_count(app):
+    user_id = create_user(app, "tie@example.com")
+    key = _key(app, "tie@example.com")
+    changed = utcnow() - timedelta(seconds=30)
+    db_exec(app, update(User).where(User.id == user_id).values(password_changed_at=changed))
+    for _ in range(6):
+        db_exec(app, insert(LoginAttempt).values(ip=ATTACKER, email_key=key, user_id=user_id, success=False,
+                                                 outcome="failure", at=changed))
+    assert _delay(app, key, user_id) == 0
