@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export FLASK_APP := wsgi
 
-.PHONY: run test install install-dev migrate lint bench clean
+.PHONY: run test install install-dev migrate lint bench mutants clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -13,6 +13,10 @@ $(BIN)/activate:
 $(VENV)/.runtime: requirements.txt | $(BIN)/activate
 	$(BIN)/pip install --quiet -r requirements.txt
 	touch $@
+
+$(VENV)/.mutants: requirements-mutants.txt requirements-dev.txt requirements.txt | $(BIN)/activate
+	$(BIN)/pip install --quiet -r requirements-mutants.txt
+	touch $@ $(VENV)/.dev $(VENV)/.runtime
 
 $(VENV)/.dev: requirements-dev.txt requirements.txt | $(BIN)/activate
 	$(BIN)/pip install --quiet -r requirements-dev.txt
@@ -33,8 +37,15 @@ test: install-dev
 lint: install-dev
 	$(BIN)/ruff check .
 
+# Mutation testing of the code listed in setup.cfg [mutmut] only_mutate (slow: not in CI).
+# Prints the kill rate and the survivors; equivalent mutants are listed in mutation/equivalent.txt.
+MUTANT_JOBS ?= 2
+mutants: $(VENV)/.mutants
+	env -u PORTAL_TEST_DATABASE_URL -u PORTAL_TEST_REDIS_URL $(BIN)/mutmut run --max-children $(MUTANT_JOBS)
+	$(BIN)/python mutation/report.py
+
 bench: install-dev
 	for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache mutants

@@ -7,14 +7,13 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
-from werkzeug.middleware.proxy_fix import ProxyFix
 
 from portal import config as config_module
 from portal import db as db_module
 from portal import errors, log, ratelimit, templating
 from portal import extensions as ext
 from portal.config import ConfigError
-from portal.security import headers
+from portal.security import headers, proxies
 
 __all__ = ["ConfigError", "create_app"]
 
@@ -53,7 +52,8 @@ def configure_logging(app: Flask) -> None:
 def apply_proxy_fix(app: Flask) -> None:
     count = app.config["TRUSTED_PROXY_COUNT"]
     if count:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=count, x_proto=count, x_host=count)  # type: ignore[method-assign]
+        networks = proxies.parse_networks(app.config["TRUSTED_PROXIES"])
+        app.wsgi_app = proxies.TrustedProxyFix(app.wsgi_app, networks, count)  # type: ignore[method-assign]
 
 
 def register_extensions(app: Flask) -> None:

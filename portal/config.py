@@ -28,6 +28,9 @@ DEFAULTS: dict[str, Any] = {
     "DATABASE_URL": None,  # filled with the instance SQLite file
     "RATELIMIT_STORAGE_URI": "memory://",
     "TRUSTED_PROXY_COUNT": 0,
+    # Peers (addresses or CIDR networks) whose X-Forwarded-* headers count; gunicorn's
+    # forwarded_allow_ips is set from the same list (gunicorn.conf.py).
+    "TRUSTED_PROXIES": ["127.0.0.1", "::1"],
     "BASE_URL": "http://127.0.0.1:8000",
     "SITE_NAME": "Portal",
     "DPO_EMAIL": None,
@@ -250,6 +253,22 @@ def _as_bool(key: str, value: Any) -> bool:
     raise ConfigError(f"{ENV_PREFIX}{key}: must be true or false, got {value!r}")
 
 
+def _as_networks(key: str, value: Any) -> list[str]:
+    """A list of addresses/CIDR networks; a comma-separated string (an env variable) works too."""
+    from portal.security.proxies import parse_networks
+
+    if isinstance(value, str):
+        value = [part for part in value.split(",") if part.strip()]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(entry, str) for entry in value):
+        raise ConfigError(f"{ENV_PREFIX}{key}: must be a list of IP addresses or networks, got {value!r}")
+    try:
+        networks = parse_networks(value)
+    except ValueError as error:
+        raise ConfigError(f"{ENV_PREFIX}{key}: {error}") from None
+    # A single host stays written as an address ("::1", not "::1/128"), as people write it.
+    return [str(n.network_address) if n.prefixlen == n.max_prefixlen else str(n) for n in networks]
+
+
 def _secret_from_instance(instance_path: Path, name: str) -> str:
     """Generate a development secret once and keep it in the instance folder, never in code."""
     path = instance_path / name
@@ -309,6 +328,8 @@ def validate(settings: dict[str, Any], instance_path: Path) -> dict[str, Any]:
             f"{ENV_PREFIX}RATELIMIT_STORAGE_URI: memory:// counts per process, but "
             f"{settings['WORKER_PROCESSES']} worker processes run; use redis://"
         )
+
+    settings["TRUSTED_PROXIES"] = _as_networks("TRUSTED_PROXIES", settings.get("TRUSTED_PROXIES"))
 
     database_url = settings.get("DATABASE_URL") or f"sqlite:///{instance_path / 'portal.sqlite3'}"
     if not isinstance(database_url, str) or "://" not in database_url:

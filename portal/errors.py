@@ -75,12 +75,14 @@ def handle_http_exception(error: HTTPException):  # type: ignore[no-untyped-def]
     code = error.code or 500
     if code >= 500:
         return handle_server_error(error)
-    retry_after = None
-    if code == 429:
+    retry_after = getattr(error, "retry_after", None)  # the per-account throttle's wait
+    if code == 429 and retry_after is None:
         limit = getattr(error, "limit", None)
         if limit is not None:
             retry_after = int(limit.limit.get_expiry())
-    response, status = render_error(code, retry_after=retry_after)
+    # Our own exceptions' descriptions are written for people; Werkzeug's generic ones are not.
+    message = error.description if getattr(error, "retry_after", None) is not None else None
+    response, status = render_error(code, message, retry_after=retry_after)
     if isinstance(response, str):
         response = make_response(response, status)
     # Keep headers an exception carries (Allow on 405, Retry-After on 503 and so on).

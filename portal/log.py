@@ -11,7 +11,33 @@ import re
 
 REDACTED = "[redacted]"
 
+# Routes whose next path segment is a secret: /confirm/, /account/email/confirm/,
+# /reset-password/, /newsletter/unsubscribe/. Whatever follows them is redacted, however it is
+# spelled: a token behind "%20", a tab or a quote is as secret as a bare one, and shape-based
+# patterns cannot know where such a token starts.
+TOKEN_ROUTE_WORDS = ("confirm", "reset-password", "unsubscribe")
+
+
+def _spelled(word: str) -> str:
+    """A pattern for ``word`` with any character literal or percent-encoded (once or twice)."""
+    return "".join(f"(?:{re.escape(ch)}|%(?:25)?{ord(ch):02x})" for ch in word)
+
+
+_SEPARATOR = r"(?:[/\\]|%(?:25)?(?:2f|5c))"
+# The end of the path in a request-log line, which then ends the text: gunicorn's
+# ``"GET /path" 400 182 3ms`` and Werkzeug's ``"GET /path HTTP/1.1" 400 -``. Only digits may
+# follow the status, so a path cannot fake an end ('/confirm/x" 200 <token>'); without such an
+# end, everything after the route is redacted.
+_REQUEST_END = r'(?=(?:\s+HTTP/\d(?:\.\d)?)?"\s+\d{3}(?:\s+(?:\d+|-))?(?:\s+\d+ms)?\s*\Z)'
+_TOKEN_ROUTE = re.compile(
+    # No exemption even for the /confirm/resend form: any "this part is safe" rule is a place to
+    # hide a token behind ('/confirm/resend" 200 <token>').
+    rf"(?is)({_SEPARATOR}+(?:{'|'.join(_spelled(w) for w in TOKEN_ROUTE_WORDS)}){_SEPARATOR}+)"
+    rf"(?:.+{_REQUEST_END}|.+)"
+)
+
 _PATTERNS: list[tuple[re.Pattern[str], str]] = [
+    (_TOKEN_ROUTE, r"\1" + REDACTED),
     # key=value and key: value for secret-bearing names (form bodies, query strings, headers).
     (
         re.compile(

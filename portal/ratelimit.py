@@ -8,35 +8,78 @@ Redis still share counters, because the key is built from the same prefix, route
 
 Limits wrap the registered view functions, so the check runs after CSRF validation and before
 the view: a refused request never reaches bcrypt or the database.
+
+Redis trouble must neither stall the site nor multiply the limits: the Redis client gives up
+within a fraction of a second (a hung server used to block each request for ~36 s), and while
+Flask-Limiter counts in process memory instead, each worker enforces only its share.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from flask import Flask, current_app, render_template, request
 from flask_limiter import Limiter, RateLimitExceeded
+from limits import parse_many
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
+from portal.ratelimit_share import per_process
 from portal.security.client import client_ip
+
+log = logging.getLogger("portal.ratelimit")
 
 EXTENSION_KEY = "portal.limiter"
 MESSAGES_KEY = "portal.limiter.messages"
+RATES_KEY = "portal.limiter.rates"
 DEFAULT_MESSAGE = "You have tried this too often in a short time."
+
+# Seconds the Redis client waits to connect and for each reply. Redis on the LAN answers in
+# well under a millisecond; a stopped or unreachable one must cost a request a fraction of a
+# second, not redis-py's default (no timeout, three retries with back-off).
+REDIS_TIMEOUT = 0.25
+# Plain Redis only: sentinel and cluster storages take their options differently. Options in the
+# URI's query string (?socket_timeout=1) still win over these.
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 
 
 def limiter_for(app: Flask) -> Limiter:
     return app.extensions[EXTENSION_KEY]
 
 
-def _rate(rate: str) -> str | Callable[[], str]:
-    if not rate.isupper():
-        return rate  # a literal such as "30 per minute"
+def storage_options(uri: str) -> dict[str, Any]:
+    """Keyword arguments for the limiter's storage: short timeouts and no retries for Redis."""
+    if not uri.startswith(REDIS_SCHEMES):
+        return {}
+    return {
+        "socket_connect_timeout": REDIS_TIMEOUT,
+        "socket_timeout": REDIS_TIMEOUT,
+        "retry": Retry(NoBackoff(), 0),
+    }
 
-    # A setting name, read at request time so operators (and tests) can change it.
+
+def counting_in_memory(app: Flask) -> bool:
+    """Whether the shared store is down and this process counts on its own (the fallback)."""
+    # Flask-Limiter has no public accessor for this flag; tests pin the behaviour.
+    return bool(getattr(limiter_for(app), "_storage_dead", False))
+
+
+def effective_rate(app: Flask, rate: str) -> str:
+    """The rate this process enforces now: ``rate`` (a setting name or a literal) or its share."""
+    # A setting name is read at request time so operators (and tests) can change it.
+    configured = str(app.config[rate]) if rate.isupper() else rate
+    if counting_in_memory(app):
+        return per_process(configured, int(app.config.get("WORKER_PROCESSES", 1)))
+    return configured
+
+
+def _rate(rate: str) -> Callable[[], str]:
     def provider() -> str:
-        return str(current_app.config[rate])
+        return effective_rate(current_app, rate)
 
     return provider
 
@@ -46,14 +89,38 @@ def limit(app: Flask, endpoint: str, rate: str, message: str, methods: Iterable[
     view = app.view_functions[endpoint]
     app.view_functions[endpoint] = limiter_for(app).limit(_rate(rate), methods=list(methods))(view)
     app.extensions[MESSAGES_KEY][endpoint] = message
+    app.extensions[RATES_KEY][endpoint] = rate
+
+
+def seconds_until_allowed(app: Flask, endpoint: str) -> int:
+    """Seconds until a request to ``endpoint`` would pass every one of its limits again.
+
+    Flask-Limiter reports the first limit that refused (say, the minute one), but when the hour's
+    budget is spent too, the minute's reset lets nothing through: the real wait is the latest
+    reset among all exhausted limits.
+    """
+    limiter = limiter_for(app)
+    current = limiter.current_limit
+    if current is None:
+        return 60
+    resets = [current.window.reset_time]
+    rate = app.extensions[RATES_KEY].get(endpoint)
+    if rate is not None:
+        try:
+            for item in parse_many(effective_rate(app, rate)):
+                stats = limiter.limiter.get_window_stats(item, *current.request_args)
+                if stats.remaining <= 0:
+                    resets.append(stats.reset_time)
+        except Exception as error:  # the store failed just now: the refusing limit's reset still holds
+            log.warning("Rate limit store failed while computing Retry-After (%s)", type(error).__name__)
+    return max(1, math.ceil(max(resets) - time.time()))
 
 
 def handle_rate_limited(error: RateLimitExceeded):  # type: ignore[no-untyped-def]
     """A refusal says what happened, how long to wait and what else to do."""
     message = current_app.extensions[MESSAGES_KEY].get(request.endpoint or "", DEFAULT_MESSAGE)
-    # The time left in the current window (what Retry-After says), not the window's length.
-    current = limiter_for(current_app).current_limit
-    retry_after = max(1, math.ceil(current.window.reset_time - time.time())) if current is not None else 60
+    # The time until an attempt is really allowed again, not the window's length.
+    retry_after = seconds_until_allowed(current_app, request.endpoint or "")
     if request.accept_mimetypes.best == "application/json":
         response = current_app.make_response(({"status": "error", "code": 429, "message": message}, 429))
     else:
@@ -69,8 +136,13 @@ def init_app(app: Flask) -> None:
     # No X-RateLimit-*/Retry-After on ordinary answers: Flask-Limiter would overwrite the
     # per-account throttle's shorter Retry-After with its window, and the counters tell a
     # visitor nothing useful. A refusal sets its own Retry-After (handle_rate_limited).
-    limiter = Limiter(key_func=client_ip, headers_enabled=False)
+    limiter = Limiter(
+        key_func=client_ip,
+        headers_enabled=False,
+        storage_options=storage_options(str(app.config.get("RATELIMIT_STORAGE_URI", ""))),
+    )
     limiter.init_app(app)
     app.extensions[EXTENSION_KEY] = limiter
     app.extensions[MESSAGES_KEY] = {}
+    app.extensions[RATES_KEY] = {}
     app.register_error_handler(RateLimitExceeded, handle_rate_limited)

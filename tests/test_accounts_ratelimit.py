@@ -101,7 +101,7 @@ def test_spoofed_x_forwarded_for_is_ignored_without_a_trusted_proxy(make_app, sm
 
 
 def test_the_limit_follows_the_client_address_through_one_trusted_proxy(make_app, smtp):
-    app = make_app(LOGIN_RATE_LIMIT="3 per minute", TRUSTED_PROXY_COUNT=1)
+    app = make_app(LOGIN_RATE_LIMIT="3 per minute", TRUSTED_PROXY_COUNT=1, TRUSTED_PROXIES=["10.0.0.1"])
     proxy = set_ip(app.test_client(), "10.0.0.1")  # every request arrives from the proxy
 
     def through_proxy(client_ip, xff_prefix=""):

@@ -103,7 +103,9 @@ def test_gunicorn_serves_and_access_log_hides_tokens(tmp_path):
         for host in (b"xn--zz", b"a" * 64):
             assert _raw(port, b"GET /account HTTP/1.1\r\nHost: " + host + b"\r\nConnection: close\r\n\r\n") == 400
         token = "eyJ1aWQiOjF9.aBcDeF.c2VjcmV0LXNpZ25hdHVyZS12YWx1ZQ"
-        for path in (f"/confirm/{token}", f"/login?next=/x&token={token}"):
+        # gunicorn logs the decoded path: "%20" arrives in the log as a space before the token.
+        for path in (f"/confirm/{token}", f"/login?next=/x&token={token}", f"/reset-password/%20{token}",
+                     f"/reset-password/{token}%20", f"/RESET-password//{token}", f"/confirm/%22{token}"):
             with contextlib.suppress(urllib.error.HTTPError):
                 urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5).close()
     finally:
@@ -115,3 +117,77 @@ def test_gunicorn_serves_and_access_log_hides_tokens(tmp_path):
     assert "/confirm/[redacted]" in text
     assert "aBcDeF" not in text and "c2VjcmV0" not in text
     assert "Traceback" not in text and " 500 " not in text
+
+
+def _control_socket_of(log_path: Path, server: subprocess.Popen, timeout: float = 30) -> Path:
+    """The control socket path the instance announced in its log."""
+    import re
+
+    deadline = time.monotonic() + timeout
+    while True:
+        match = re.search(r"Control socket listening at (\S+)", log_path.read_text())
+        if match:
+            return Path(match.group(1))
+        assert server.poll() is None, "gunicorn exited"
+        assert time.monotonic() < deadline, "no control socket announced"
+        time.sleep(0.1)
+
+
+def _master_pid_behind(path: Path) -> int:
+    from gunicorn.ctl.client import ControlClient
+
+    with ControlClient(str(path), timeout=5) as control:
+        return int(control.send_command("show stats")["pid"])
+
+
+@pytest.mark.slow
+def test_two_instances_on_one_host_keep_their_own_control_sockets(tmp_path):
+    import shutil
+    import tempfile
+
+    # gunicorn's default socket lives under $HOME: keep the real one out, and the path short
+    # (a Unix socket path has ~107 bytes; pytest's tmp_path under xdist leaves too few).
+    home = Path(tempfile.mkdtemp(prefix="ph", dir="/tmp"))
+    ports = [free_port(), free_port()]
+    servers, logs = [], []
+    for i, port in enumerate(ports):
+        instance = tmp_path / f"instance{i}"
+        env = _env(instance, PORTAL_BIND=f"127.0.0.1:{port}", HOME=str(home))
+        env.pop("XDG_RUNTIME_DIR", None)
+        log = (tmp_path / f"gunicorn{i}.log").open("w")
+        logs.append(log)
+        servers.append(subprocess.Popen([GUNICORN, "--config", "gunicorn.conf.py", "wsgi:app"],
+                                        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT))
+    try:
+        sockets = [_control_socket_of(tmp_path / f"gunicorn{i}.log", server) for i, server in enumerate(servers)]
+        assert sockets[0] != sockets[1]
+        # Each socket is answered by its own master: neither instance took the other's over.
+        assert [_master_pid_behind(path) for path in sockets] == [server.pid for server in servers]
+        servers[1].terminate()
+        servers[1].wait(timeout=30)
+        # Stopping the second removed its own socket only.
+        assert not sockets[1].exists()
+        assert _master_pid_behind(sockets[0]) == servers[0].pid
+    finally:
+        for server in servers:
+            if server.poll() is None:
+                server.terminate()
+                server.wait(timeout=30)
+        for log in logs:
+            log.close()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def test_the_control_socket_can_be_named_or_switched_off(monkeypatch, tmp_path):
+    conf = _conf(monkeypatch, tmp_path, PORTAL_CONTROL_SOCKET="none")
+    assert conf["control_socket_disable"] is True
+    conf = _conf(monkeypatch, tmp_path, PORTAL_CONTROL_SOCKET=str(tmp_path / "portal.ctl"))
+    assert conf["control_socket"] == str(tmp_path / "portal.ctl")
+    monkeypatch.delenv("PORTAL_CONTROL_SOCKET")
+    monkeypatch.setenv("HOME", "/home/portal")
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    conf = _conf(monkeypatch, tmp_path, PORTAL_BIND="unix:/run/" + "very-long-socket-name/" * 8 + "portal.sock")
+    assert conf["control_socket"].startswith("/home/portal/.gunicorn/portal-") and not conf["control_socket_disable"]
+    assert len(conf["control_socket"]) <= 100 and conf["control_socket"].endswith(".ctl")
+    monkeypatch.setenv("HOME", "/h" + "/deep" * 30)
+    assert _conf(monkeypatch, tmp_path)["control_socket_disable"] is True  # no room: none rather than shared

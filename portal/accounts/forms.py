@@ -41,8 +41,10 @@ class ChangeEmailForm(FlaskForm):
 
 
 class RevokeSessionForm(FlaskForm):
-    session_id = HiddenField(validators=[Optional(), Regexp(r"^\d{1,9}$", message="Unknown session.")])
-    all_others = HiddenField(validators=[Optional(), Regexp(r"^1$")])
+    # ASCII only and nothing around it (see portal.inputs); Optional() lets whitespace through,
+    # so the view reads the id with inputs.record_id, never int().
+    session_id = HiddenField(validators=[Optional(), Regexp(r"\A[0-9]{1,9}\Z", message="Unknown session.")])
+    all_others = HiddenField(validators=[Optional(), Regexp(r"\A1\Z")])
 
 
 class PostForm(FlaskForm):

@@ -18,7 +18,7 @@ from portal.accounts.throttle import attempt_key
 from portal.addresses import MAX_EMAIL_LENGTH, AddressError, email_key, lookup_key
 from portal.db import begin_write, utcnow
 from portal.extensions import db
-from portal.security.passwords import dummy_verify, hash_password, needs_rehash, verify_password
+from portal.security.passwords import hash_password, needs_rehash
 from portal.security.tokens import TokenError, make_token, read_token
 
 CONFIRM_MAX_AGE = 48 * 3600
@@ -204,16 +204,10 @@ def authenticate(raw_email: str, password: str) -> LoginResult:
     ip = stored_ip()
     key = attempt_key(raw_email)
     user = find_user(raw_email)
-    delay = throttle.delay_for(key, user, ip)
-    if delay:
-        _record_attempt(ip, key, user, "throttled")
-        return LoginResult(outcome="throttled", retry_after=delay)
-    if user is None:
-        dummy_verify(password)
-        _record_attempt(ip, key, None, "failure")
-        return LoginResult(outcome="failure")
-    if not verify_password(password, user.password_hash):
-        _record_attempt(ip, key, user, "failure")
+    check = throttle.check_password(user, password, key)
+    if check.retry_after:
+        return LoginResult(outcome="throttled", retry_after=check.retry_after)
+    if user is None or not check.ok:
         return LoginResult(outcome="failure")
     if not user.is_confirmed:
         _record_attempt(ip, key, user, "unconfirmed")
@@ -301,7 +295,7 @@ def reset_password(token: str, new_password: str) -> User:
 
 
 def change_password(user: User, current_password: str, new_password: str, keep: LoginSession | None) -> None:
-    if not verify_password(current_password, user.password_hash):
+    if not throttle.password_ok(user, current_password):
         raise AccountError("Your current password is not correct.")
     new_hash = _new_password_hash(user, new_password)
     begin_write()
@@ -331,7 +325,7 @@ def _notify_password_changed(user: User) -> None:
 
 
 def request_email_change(user: User, password: str, raw_new_email: str) -> None:
-    if not verify_password(password, user.password_hash):
+    if not throttle.password_ok(user, password):
         raise AccountError("Your password is not correct.")
     new_email = normalise_email(raw_new_email)
     if email_key(new_email) == user.email_key:

@@ -17,6 +17,7 @@ from portal.accounts.forms import (
     SignupForm,
 )
 from portal.accounts.service import AccountError
+from portal.inputs import record_id
 from portal.security.redirects import safe_path
 
 bp = Blueprint("accounts", __name__)
@@ -198,14 +199,15 @@ def list_sessions():  # type: ignore[no-untyped-def]
 def revoke_sessions():  # type: ignore[no-untyped-def]
     form = RevokeSessionForm()
     current = sessions.current_session()
-    if not form.validate_on_submit() or not (form.session_id.data or form.all_others.data):
+    session_id = record_id(form.session_id.data)
+    if not form.validate_on_submit() or not (session_id is not None or form.all_others.data == "1"):
         flash("Choose a session to sign out.", "error")
         return redirect(url_for("accounts.list_sessions")), 303
-    if form.all_others.data:
+    if form.all_others.data == "1":
         count = sessions.end_all_sessions(current_user, keep=current)
         flash(f"Signed out {count} other session{'s' if count != 1 else ''}.", "success")
         return redirect(url_for("accounts.list_sessions"))
-    record = sessions.session_of(current_user, int(form.session_id.data))
+    record = sessions.session_of(current_user, session_id)
     if record is None:
         flash("That session no longer exists.", "error")
         return redirect(url_for("accounts.list_sessions"))

@@ -15,10 +15,9 @@ from typing import Any
 from flask import current_app
 
 from portal import mail, personal_data
-from portal.accounts import signals
+from portal.accounts import signals, throttle
 from portal.db import begin_write, utcnow
 from portal.extensions import db
-from portal.security.passwords import verify_password
 
 log = logging.getLogger("portal.privacy")
 
@@ -52,7 +51,8 @@ def export_filename() -> str:
 
 
 def check_password(user: Any, password: str) -> None:
-    if not isinstance(password, str) or not verify_password(password, user.password_hash):
+    # The accounts throttle is the one gate for password checks (429 once it refuses).
+    if not isinstance(password, str) or not throttle.password_ok(user, password):
         raise RightsError("Your password is not correct.")
 
 
