@@ -36,6 +36,7 @@ test: install-dev
 
 lint: install-dev
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 # Mutation testing of the code listed in setup.cfg [mutmut] only_mutate (slow: not in CI).
 # Prints the kill rate and the survivors; equivalent mutants are listed in mutation/equivalent.txt.

@@ -89,6 +89,12 @@ def begin_write() -> None:
         write_lock("portal")
 
 
+def affected(result: Any) -> int:
+    """Rows an UPDATE or DELETE touched. ``Session.execute`` is typed as returning a plain
+    ``Result``; for those statements it is a ``CursorResult``, which has the count."""
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 def database_answers() -> bool:
     try:
         db.session.execute(text("SELECT 1"))

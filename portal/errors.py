@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, make_response, render_template, request
+from flask import Flask, Response, jsonify, make_response, render_template, request
 from flask.globals import request_ctx
+from flask.typing import ResponseReturnValue
 from flask_wtf.csrf import CSRFError
 from markupsafe import escape
 from werkzeug.exceptions import HTTPException, InternalServerError
@@ -42,8 +43,9 @@ COOKIES_REQUIRED = (
 )
 
 
-def render_error(code: int, message: str | None = None, retry_after: int | None = None):  # type: ignore[no-untyped-def]
+def render_error(code: int, message: str | None = None, retry_after: int | None = None) -> tuple[Response | str, int]:
     title, default = MESSAGES.get(code, (f"Error {code}", "The request could not be completed."))
+    response: Response | str
     if request.path == "/healthz" or request.accept_mimetypes.best == "application/json":
         response = jsonify({"status": "error", "code": code, "message": message or default})
     elif request_ctx.url_adapter is None:
@@ -63,7 +65,7 @@ def render_error(code: int, message: str | None = None, retry_after: int | None 
     return response, code
 
 
-def _bare_page(code: int, title: str, message: str):  # type: ignore[no-untyped-def]
+def _bare_page(code: int, title: str, message: str) -> Response:
     return make_response(
         f"<!doctype html><html lang=en><title>{escape(title)}</title><h1>{escape(title)}</h1>"
         f"<p>{escape(message)}</p></html>",
@@ -71,7 +73,7 @@ def _bare_page(code: int, title: str, message: str):  # type: ignore[no-untyped-
     )
 
 
-def handle_http_exception(error: HTTPException):  # type: ignore[no-untyped-def]
+def handle_http_exception(error: HTTPException) -> ResponseReturnValue:
     code = error.code or 500
     if code >= 500:
         return handle_server_error(error)
@@ -92,7 +94,7 @@ def handle_http_exception(error: HTTPException):  # type: ignore[no-untyped-def]
     return response, status
 
 
-def handle_csrf_error(error: CSRFError):  # type: ignore[no-untyped-def]
+def handle_csrf_error(error: CSRFError) -> ResponseReturnValue:
     if not request.cookies:
         return render_error(400, COOKIES_REQUIRED)
     return render_error(
@@ -100,7 +102,7 @@ def handle_csrf_error(error: CSRFError):  # type: ignore[no-untyped-def]
     )
 
 
-def handle_server_error(error: Exception):  # type: ignore[no-untyped-def]
+def handle_server_error(error: Exception) -> ResponseReturnValue:
     db.session.rollback()
     original = getattr(error, "original_exception", None) or error
     if isinstance(original, BODY_ERRORS):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from flask_login import LoginManager
 from flask_mail import Mail
 from flask_migrate import Migrate
@@ -23,3 +25,13 @@ migrate = Migrate(render_as_batch=True, compare_type=True)
 login_manager = LoginManager()
 mail = Mail()
 csrf = CSRFProtect()
+
+# The base class of every model. Flask-SQLAlchemy builds ``db.Model`` at run time, which a type
+# checker cannot follow; to mypy it is a SQLAlchemy declarative base like any other.
+if TYPE_CHECKING:
+    from sqlalchemy.orm import DeclarativeBase
+
+    class Model(DeclarativeBase):
+        pass
+else:
+    Model = db.Model

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from portal.extensions import db
+from portal.extensions import Model
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ def covered_models() -> set[type]:
 def models_referencing_users() -> set[type]:
     """Every mapped class with a column that is, or points to, ``users.id``."""
     found: set[type] = set()
-    for mapper in db.Model.registry.mappers:
+    for mapper in Model.registry.mappers:
         table = getattr(mapper.class_, "__table__", None)
         if table is None:
             continue

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from flask import Flask, current_app, render_template, request
+from flask.typing import ResponseReturnValue
 from flask_limiter import Limiter, RateLimitExceeded
 from limits import parse_many
 from redis.backoff import NoBackoff
@@ -87,7 +88,8 @@ def _rate(rate: str) -> Callable[[], str]:
 def limit(app: Flask, endpoint: str, rate: str, message: str, methods: Iterable[str] = ("POST",)) -> None:
     """Limit ``endpoint`` per client IP; ``rate`` is a setting name or a literal rate."""
     view = app.view_functions[endpoint]
-    app.view_functions[endpoint] = limiter_for(app).limit(_rate(rate), methods=list(methods))(view)
+    limited: Callable[..., Any] = limiter_for(app).limit(_rate(rate), methods=list(methods))(view)
+    app.view_functions[endpoint] = limited
     app.extensions[MESSAGES_KEY][endpoint] = message
     app.extensions[RATES_KEY][endpoint] = rate
 
@@ -116,7 +118,7 @@ def seconds_until_allowed(app: Flask, endpoint: str) -> int:
     return max(1, math.ceil(max(resets) - time.time()))
 
 
-def handle_rate_limited(error: RateLimitExceeded):  # type: ignore[no-untyped-def]
+def handle_rate_limited(error: RateLimitExceeded) -> ResponseReturnValue:
     """A refusal says what happened, how long to wait and what else to do."""
     message = current_app.extensions[MESSAGES_KEY].get(request.endpoint or "", DEFAULT_MESSAGE)
     # The time until an attempt is really allowed again, not the window's length.

@@ -9,10 +9,10 @@ from sqlalchemy import Boolean, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.db import UTCDateTime, utcnow
-from portal.extensions import db
+from portal.extensions import Model
 
 
-class User(UserMixin, db.Model):
+class User(UserMixin, Model):
     __tablename__ = "users"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -38,7 +38,7 @@ class User(UserMixin, db.Model):
         return f"<User {self.id}>"
 
 
-class LoginSession(db.Model):
+class LoginSession(Model):
     """The server side of the session cookie. Deleting the row is logging out."""
 
     __tablename__ = "login_sessions"
@@ -57,7 +57,7 @@ class LoginSession(db.Model):
     user: Mapped[User] = relationship(back_populates="sessions")
 
 
-class LoginAttempt(db.Model):
+class LoginAttempt(Model):
     """Every login attempt: the policy's "your IP address is stored to protect your account"."""
 
     __tablename__ = "login_attempts"

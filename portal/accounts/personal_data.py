@@ -11,7 +11,7 @@ from sqlalchemy import delete, select
 from portal import personal_data
 from portal.accounts import sessions
 from portal.accounts.models import LoginAttempt, LoginSession, User
-from portal.db import utcnow
+from portal.db import affected, utcnow
 from portal.extensions import db
 
 
@@ -66,7 +66,7 @@ def _key_of(user: User) -> str:
 
 def purge_login_attempts() -> int:
     cutoff = utcnow() - timedelta(days=current_app.config["LOGIN_IP_RETENTION_DAYS"])
-    count = db.session.execute(delete(LoginAttempt).where(LoginAttempt.at < cutoff)).rowcount or 0
+    count = affected(db.session.execute(delete(LoginAttempt).where(LoginAttempt.at < cutoff)))
     db.session.commit()
     return count
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import Any
 
 from flask import current_app
 from sqlalchemy import select
@@ -16,6 +17,7 @@ from portal.accounts.password_policy import password_problem
 from portal.accounts.requestinfo import stored_ip
 from portal.accounts.throttle import attempt_key
 from portal.addresses import MAX_EMAIL_LENGTH, AddressError, email_key, lookup_key
+from portal.appctx import current_app_object
 from portal.db import begin_write, utcnow
 from portal.extensions import db
 from portal.security.passwords import hash_password, needs_rehash
@@ -95,7 +97,7 @@ def signup(raw_email: str, password: str, newsletter: bool = False) -> None:
             db.session.rollback()
             existing = db.session.scalar(select(User).where(User.email_key == email_key(email)))
         else:
-            signals.user_signed_up.send(current_app._get_current_object(), user=user, newsletter=newsletter)
+            signals.user_signed_up.send(current_app_object(), user=user, newsletter=newsletter)
             # The account and its confirmation email are committed together or not at all.
             send_confirmation(user)
             db.session.commit()
@@ -129,7 +131,7 @@ def send_confirmation(user: User) -> None:
     )
 
 
-def _queue_or_decoy(recipient: User | None, subject: str, template: str, kind: str, **context: object) -> None:
+def _queue_or_decoy(recipient: User | None, subject: str, template: str, kind: str, **context: Any) -> None:
     """A real message for ``recipient``, or the same work without one (see mail.enqueue_decoy):
     the answer takes as long whether or not the address has an account."""
     # Read before begin_write(): on SQLite it commits, which would expire the user and cost the
@@ -168,7 +170,7 @@ def confirm(token: str) -> User:
     if user.is_confirmed:
         raise AccountError("This address is already confirmed; the link cannot be used again. Please sign in.")
     user.confirmed_at = utcnow()
-    signals.user_confirmed.send(current_app._get_current_object(), user=user)
+    signals.user_confirmed.send(current_app_object(), user=user)
     db.session.commit()
     return user
 
@@ -287,7 +289,7 @@ def reset_password(token: str, new_password: str) -> User:
     if not user.is_confirmed:
         # The link reached the inbox, which is what confirmation proves.
         user.confirmed_at = utcnow()
-        signals.user_confirmed.send(current_app._get_current_object(), user=user)
+        signals.user_confirmed.send(current_app_object(), user=user)
     _notify_password_changed(user)
     db.session.commit()
     sessions.end_all_sessions(user)

@@ -10,19 +10,20 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
-from flask import Flask, Response, current_app, g, request, session
+from flask import Flask, Request, Response, current_app, g, request, session
 from sqlalchemy import delete, or_, select, update
 
+from portal import cookies
 from portal.accounts.models import LoginSession, User
 from portal.accounts.requestinfo import stored_ip, stored_user_agent
-from portal.db import begin_write, utcnow
+from portal.db import affected, begin_write, utcnow
 from portal.extensions import db, login_manager
 
 MAX_COOKIE_LENGTH = 128
 
 
 def cookie_name() -> str:
-    return "__Host-sid" if current_app.config["PRODUCTION"] else "portal_sid"
+    return cookies.LOGIN.name(bool(current_app.config["PRODUCTION"]))
 
 
 def _hash(raw: str) -> str:
@@ -117,7 +118,7 @@ def _load_login_early() -> None:
     if request.endpoint != "static" and cookie_name() in request.cookies:
         from flask_login import current_user
 
-        current_user._get_current_object()  # type: ignore[attr-defined]
+        current_user._get_current_object()
 
 
 def live_sessions(user: User) -> list[LoginSession]:
@@ -155,7 +156,7 @@ def end_all_sessions(user: User, keep: LoginSession | None = None) -> int:
     statement = delete(LoginSession).where(LoginSession.user_id == user_id)
     if keep_id is not None:
         statement = statement.where(LoginSession.id != keep_id)
-    count = db.session.execute(statement).rowcount or 0
+    count = affected(db.session.execute(statement))
     db.session.commit()
     return count
 
@@ -168,7 +169,7 @@ def purge_expired(now: datetime | None = None) -> int:
     statement = delete(LoginSession).where(
         or_(LoginSession.last_seen_at <= idle_cut, LoginSession.created_at <= age_cut)
     )
-    count = db.session.execute(statement).rowcount or 0
+    count = affected(db.session.execute(statement))
     db.session.commit()
     return count
 
@@ -187,7 +188,7 @@ def recently_reauthenticated(record: LoginSession | None, seconds: int = 300) ->
 
 
 @login_manager.request_loader
-def _load_user_from_cookie(req) -> User | None:  # type: ignore[no-untyped-def]
+def _load_user_from_cookie(req: Request) -> User | None:
     raw = req.cookies.get(cookie_name())
     if raw is None:
         return None
@@ -203,17 +204,9 @@ def _write_cookie(response: Response) -> Response:
     production = current_app.config["PRODUCTION"]
     raw = g.pop("login_cookie", None)
     if raw is not None:
-        response.set_cookie(
-            cookie_name(),
-            raw,
-            max_age=current_app.config["SESSION_MAX_AGE"],
-            path="/",
-            secure=production,
-            httponly=True,
-            samesite="Lax",
-        )
+        cookies.LOGIN.set(response, raw, production=production, max_age=current_app.config["SESSION_MAX_AGE"])
     elif g.pop("clear_login_cookie", False) and cookie_name() in request.cookies:
-        response.delete_cookie(cookie_name(), path="/", secure=production, httponly=True, samesite="Lax")
+        cookies.LOGIN.delete(response, production=production)
     return response
 
 

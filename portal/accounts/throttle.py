@@ -24,6 +24,7 @@ from werkzeug.exceptions import TooManyRequests
 
 from portal.accounts.models import LoginAttempt, User
 from portal.accounts.requestinfo import stored_ip
+from portal.addresses import lookup_key
 from portal.db import begin_write, utcnow
 from portal.extensions import db
 from portal.security.passwords import dummy_verify, verify_password
@@ -35,10 +36,9 @@ THROTTLE_HOURLY_CAP = 100
 
 def attempt_key(raw_email: str) -> str:
     """HMAC of the typed address: per-account throttling without storing strangers' addresses."""
-    from portal.accounts import service  # the address rules live there; imported late (cycle)
 
     secret = str(current_app.config["SECRET_KEY"]).encode()
-    return hmac.new(secret, service.lookup_key(raw_email).encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
+    return hmac.new(secret, lookup_key(raw_email).encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()
 
 
 def delay_for(key: str, user: User | None, ip: str) -> int:

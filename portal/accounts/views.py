@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required
 
 from portal.accounts import service, sessions
@@ -24,7 +27,7 @@ bp = Blueprint("accounts", __name__)
 
 
 @bp.route("/signup", methods=["GET", "POST"])
-def signup():  # type: ignore[no-untyped-def]
+def signup() -> ResponseReturnValue:
     form = SignupForm()
     if form.validate_on_submit():
         try:
@@ -37,7 +40,7 @@ def signup():  # type: ignore[no-untyped-def]
 
 
 @bp.get("/confirm/<token>")
-def confirm(token: str):  # type: ignore[no-untyped-def]
+def confirm(token: str) -> ResponseReturnValue:
     try:
         service.confirm(token)
     except AccountError as error:
@@ -47,7 +50,7 @@ def confirm(token: str):  # type: ignore[no-untyped-def]
 
 
 @bp.route("/confirm/resend", methods=["GET", "POST"])
-def resend_confirmation():  # type: ignore[no-untyped-def]
+def resend_confirmation() -> ResponseReturnValue:
     form = EmailForm()
     if form.validate_on_submit():
         service.resend_confirmation(form.email.data)
@@ -56,7 +59,7 @@ def resend_confirmation():  # type: ignore[no-untyped-def]
 
 
 @bp.route("/login", methods=["GET", "POST"])
-def login():  # type: ignore[no-untyped-def]
+def login() -> ResponseReturnValue:
     next_path = safe_path(request.args.get("next"), "")
     if current_user.is_authenticated and request.method == "GET":
         return redirect(next_path or url_for("accounts.account"))
@@ -90,7 +93,7 @@ def login():  # type: ignore[no-untyped-def]
 
 
 @bp.post("/logout")
-def logout():  # type: ignore[no-untyped-def]
+def logout() -> ResponseReturnValue:
     form = PostForm()
     if not form.validate_on_submit():
         return render_template("errors/error.html", code=400, title="Bad request",
@@ -101,7 +104,7 @@ def logout():  # type: ignore[no-untyped-def]
 
 
 @bp.route("/reset-password", methods=["GET", "POST"])
-def reset_request():  # type: ignore[no-untyped-def]
+def reset_request() -> ResponseReturnValue:
     form = EmailForm()
     if form.validate_on_submit():
         service.request_reset(form.email.data)
@@ -110,7 +113,7 @@ def reset_request():  # type: ignore[no-untyped-def]
 
 
 @bp.route("/reset-password/<token>", methods=["GET", "POST"])
-def reset_password(token: str):  # type: ignore[no-untyped-def]
+def reset_password(token: str) -> ResponseReturnValue:
     try:
         service.user_for_reset(token)
     except AccountError as error:
@@ -130,11 +133,11 @@ def reset_password(token: str):  # type: ignore[no-untyped-def]
 
 @bp.get("/account")
 @login_required
-def account():  # type: ignore[no-untyped-def]
+def account() -> ResponseReturnValue:
     return _render_account()
 
 
-def _render_account(status: int = 200, **forms):  # type: ignore[no-untyped-def]
+def _render_account(status: int = 200, **forms: Any) -> ResponseReturnValue:
     return render_template(
         "accounts/account.html",
         password_form=forms.get("password_form") or ChangePasswordForm(formdata=None),
@@ -148,7 +151,7 @@ def _render_account(status: int = 200, **forms):  # type: ignore[no-untyped-def]
 
 @bp.post("/account/password")
 @login_required
-def change_password():  # type: ignore[no-untyped-def]
+def change_password() -> ResponseReturnValue:
     form = ChangePasswordForm()
     if form.validate_on_submit():
         try:
@@ -164,7 +167,7 @@ def change_password():  # type: ignore[no-untyped-def]
 
 @bp.post("/account/email")
 @login_required
-def change_email():  # type: ignore[no-untyped-def]
+def change_email() -> ResponseReturnValue:
     form = ChangeEmailForm()
     if form.validate_on_submit():
         try:
@@ -178,7 +181,7 @@ def change_email():  # type: ignore[no-untyped-def]
 
 
 @bp.get("/account/email/confirm/<token>")
-def confirm_email_change(token: str):  # type: ignore[no-untyped-def]
+def confirm_email_change(token: str) -> ResponseReturnValue:
     try:
         service.confirm_email_change(token)
     except AccountError as error:
@@ -189,14 +192,14 @@ def confirm_email_change(token: str):  # type: ignore[no-untyped-def]
 
 @bp.get("/account/sessions")
 @login_required
-def list_sessions():  # type: ignore[no-untyped-def]
+def list_sessions() -> ResponseReturnValue:
     return render_template("accounts/sessions.html", sessions=sessions.live_sessions(current_user),
                            current=sessions.current_session(), form=RevokeSessionForm(formdata=None))
 
 
 @bp.post("/account/sessions/revoke")
 @login_required
-def revoke_sessions():  # type: ignore[no-untyped-def]
+def revoke_sessions() -> ResponseReturnValue:
     form = RevokeSessionForm()
     current = sessions.current_session()
     session_id = record_id(form.session_id.data)
@@ -207,7 +210,7 @@ def revoke_sessions():  # type: ignore[no-untyped-def]
         count = sessions.end_all_sessions(current_user, keep=current)
         flash(f"Signed out {count} other session{'s' if count != 1 else ''}.", "success")
         return redirect(url_for("accounts.list_sessions"))
-    record = sessions.session_of(current_user, session_id)
+    record = sessions.session_of(current_user, session_id) if session_id is not None else None
     if record is None:
         flash("That session no longer exists.", "error")
         return redirect(url_for("accounts.list_sessions"))

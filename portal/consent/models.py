@@ -8,10 +8,10 @@ from sqlalchemy import ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.db import UTCDateTime, utcnow
-from portal.extensions import db
+from portal.extensions import Model
 
 
-class ConsentSnapshot(db.Model):
+class ConsentSnapshot(Model):
     """The texts behind one registry revision: banner, cookie list and privacy policy.
 
     Keyed by a digest of all three, so a reworded banner under the same registry gets its own
@@ -30,7 +30,7 @@ class ConsentSnapshot(db.Model):
     policy_text: Mapped[str] = mapped_column(Text)
 
 
-class ConsentRecord(db.Model):
+class ConsentRecord(Model):
     """One decision. No IP address, no user agent: the consent id ties it to the browser's cookie."""
 
     __tablename__ = "consent_records"

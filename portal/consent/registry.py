@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask, current_app
 
+from portal import cookies
 from portal.config import ENV_PREFIX, ConfigError
 
 NECESSARY = "necessary"
@@ -261,18 +262,10 @@ def _operator_service(index: int, raw: Any) -> Service:
 
 
 def necessary_cookies(config: Mapping[str, Any]) -> tuple[CookieSpec, ...]:
-    from portal.consent.state import cookie_name
-
+    """The portal's own cookies (portal.cookies), as the cookie policy lists them."""
     production = bool(config.get("PRODUCTION"))
-    hours = round(int(config.get("SESSION_MAX_AGE", 86400)) / 3600)
-    return (
-        CookieSpec("__Host-sid" if production else "portal_sid", f"{hours} hours at most (ends at logout)",
-                   "Keeps you signed in (a random session id; the server checks it on every request)."),
-        CookieSpec(str(config.get("SESSION_COOKIE_NAME") or "session"), "until you close the browser",
-                   "Protects forms against cross-site forgery and carries one-off messages."),
-        CookieSpec(cookie_name(production), f"{config.get('CONSENT_MAX_AGE_DAYS', 182)} days",
-                   "Remembers your cookie choice, so we do not ask on every page."),
-    )
+    lifetimes = cookies.lifetimes(config)
+    return tuple(CookieSpec(c.name(production), lifetimes[c], c.purpose) for c in cookies.ALL)
 
 
 def build(config: Mapping[str, Any]) -> Registry:
@@ -297,7 +290,7 @@ def init_app(app: Flask) -> None:
 
 
 def registry() -> Registry:
-    return current_app.extensions["consent_registry"]  # type: ignore[no-any-return]
+    return current_app.extensions["consent_registry"]
 
 
 def configured_services() -> list[Service]:

@@ -9,13 +9,14 @@ from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
-from flask import Response, current_app
+from flask import current_app
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
+from werkzeug.wrappers import Response
 
 from portal.consent import registry, state, texts
 from portal.consent.models import ConsentRecord, ConsentSnapshot
-from portal.db import begin_write, utcnow
+from portal.db import affected, begin_write, utcnow
 from portal.extensions import db
 
 ACTIONS = ("accept_all", "reject_all", "save")
@@ -156,6 +157,6 @@ def erase(user: Any) -> None:
 def purge_expired_records() -> int:
     days = int(current_app.config["CONSENT_PROOF_RETENTION_DAYS"])
     cutoff = utcnow() - timedelta(days=days)
-    count = db.session.execute(delete(ConsentRecord).where(ConsentRecord.expires_at < cutoff)).rowcount or 0
+    count = affected(db.session.execute(delete(ConsentRecord).where(ConsentRecord.expires_at < cutoff)))
     db.session.commit()
     return count

@@ -12,8 +12,10 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from flask import Response, current_app, g, request
+from flask import current_app, g, request
+from werkzeug.wrappers import Response
 
+from portal import cookies
 from portal.consent import registry
 from portal.security.tokens import TokenError, make_token, read_token
 
@@ -27,7 +29,7 @@ CLOCK_SKEW = 300  # seconds a decision may lie in the future (several workers, s
 def cookie_name(production: bool | None = None) -> str:
     if production is None:
         production = bool(current_app.config["PRODUCTION"])
-    return "__Host-consent" if production else "portal_consent"
+    return cookies.CONSENT.name(production)
 
 
 def max_age_seconds() -> int:
@@ -101,7 +103,7 @@ def cookie_decision() -> Decision | None:
     """The signed decision the browser sent, whatever its revision (its id is reused)."""
     if "consent_cookie" not in g:
         g.consent_cookie = decode(request.cookies.get(cookie_name()))
-    return g.consent_cookie  # type: ignore[no-any-return]
+    return g.consent_cookie
 
 
 def current_decision() -> Decision | None:
@@ -116,13 +118,5 @@ def granted_categories() -> frozenset[str]:
 
 
 def write_cookie(response: Response, decision: Decision) -> None:
-    production = bool(current_app.config["PRODUCTION"])
-    response.set_cookie(
-        cookie_name(production),
-        encode(decision),
-        max_age=max_age_seconds(),
-        path="/",
-        secure=production,
-        httponly=True,
-        samesite="Lax",
-    )
+    cookies.CONSENT.set(response, encode(decision), production=bool(current_app.config["PRODUCTION"]),
+                        max_age=max_age_seconds())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
+from flask.typing import ResponseReturnValue
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
@@ -21,7 +22,7 @@ def _wants_json() -> bool:
 
 
 @bp.post("/consent")
-def decide():  # type: ignore[no-untyped-def]
+def decide() -> ResponseReturnValue:
     action = request.form.get("action", "")
     next_path = safe_path(request.form.get("next"), default=same_site_referrer())
     if next_path.split("?")[0] == url_for("consent.decide"):

@@ -10,6 +10,7 @@ from types import FrameType
 import click
 from flask import Blueprint, current_app
 
+from portal.appctx import current_app_object
 from portal.extensions import db
 from portal.mail import status as queue
 from portal.mail.models import FAILED, UNCERTAIN
@@ -22,7 +23,7 @@ cli = Blueprint("mail_cli", __name__, cli_group="mail")
 @click.option("--once", is_flag=True, help="Deliver what is due now, then exit.")
 def deliver(once: bool) -> None:
     """Run a delivery worker (the web processes deliver too; any number of both may run)."""
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    app = current_app_object()
     if once:
         outcome = deliver_due(app)
         click.echo(f"{outcome.sent} sent, {outcome.retrying} to retry later, {outcome.failed} failed, "
@@ -81,7 +82,7 @@ def retry(failed: bool, uncertain: bool) -> None:
     if count:
         from portal.mail.worker import wake
 
-        wake(current_app._get_current_object())  # type: ignore[attr-defined]
+        wake(current_app_object())
         time.sleep(0)
 
 

@@ -432,7 +432,7 @@ class Engine:
             # Signed while the helper thread commits the mark: the RSA work overlaps its I/O.
             raw = item.raw if self.signer is None else self.signer.sign(item.raw)
             envelope = transport.Envelope(sender, item.recipient, raw, item.smtputf8)
-            return wire.deliver(envelope, marked.result, before_data)  # type: ignore[no-any-return]
+            return wire.deliver(envelope, marked.result, before_data)
         except Exception as error:  # a fault of ours, not the server's: never leave the row mid-mark
             marked.exception()  # wait for the commit on the helper thread
             log.exception("Unexpected error handing over delivery %d", did)

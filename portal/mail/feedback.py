@@ -16,7 +16,7 @@ from flask import current_app
 from sqlalchemy import delete, func, select, update
 
 from portal.accounts.models import User
-from portal.db import utcnow
+from portal.db import affected, utcnow
 from portal.extensions import db
 from portal.mail import suppression
 from portal.mail.feedback_models import (
@@ -132,7 +132,7 @@ def soft_bounce_count(address: str) -> int:
 def purge_old() -> int:
     """Reports past MAIL_FEEDBACK_RETENTION_DAYS go (the suppressions they caused stay)."""
     cutoff = utcnow() - timedelta(days=int(current_app.config["MAIL_FEEDBACK_RETENTION_DAYS"]))
-    count = db.session.execute(delete(Feedback).where(Feedback.at < cutoff)).rowcount
+    count = affected(db.session.execute(delete(Feedback).where(Feedback.at < cutoff)))
     db.session.commit()
     return count or 0
 

@@ -20,7 +20,7 @@ from sqlalchemy import ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.db import UTCDateTime, utcnow
-from portal.extensions import db
+from portal.extensions import Model
 
 # Why an address is suppressed.
 BOUNCE, COMPLAINT, MANUAL = "bounce", "complaint", "manual"
@@ -38,7 +38,7 @@ def address_hash(address: str) -> str:
     return hashlib.sha256(address.strip().lower().encode("utf-8")).hexdigest()
 
 
-class Suppression(db.Model):
+class Suppression(Model):
     __tablename__ = "mail_suppressions"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -54,7 +54,7 @@ class Suppression(db.Model):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class Feedback(db.Model):
+class Feedback(Model):
     __tablename__ = "mail_feedback"
     __table_args__ = (
         Index("ix_mail_feedback_address_kind_at", "address_hash", "kind", "at"),
@@ -76,7 +76,7 @@ class Feedback(db.Model):
     detail: Mapped[str] = mapped_column(String(500), default="")
 
 
-class SeenNotification(db.Model):
+class SeenNotification(Model):
     """SNS MessageIds already processed (replay protection), kept for a day."""
 
     __tablename__ = "mail_sns_seen"

@@ -18,7 +18,7 @@ from sqlalchemy import Boolean, ForeignKey, Index, Integer, LargeBinary, String,
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.db import UTCDateTime, utcnow
-from portal.extensions import db
+from portal.extensions import Model
 
 # "claimed": reserved by a worker, not yet handed to SMTP (safe to give to another worker if the
 # owner died). "sending": the handover is under way — if the owner died it becomes "uncertain"
@@ -34,7 +34,7 @@ PRIORITY_ACCOUNT = 0
 PRIORITY_BULK = 50
 
 
-class Delivery(db.Model):
+class Delivery(Model):
     __tablename__ = "mail_deliveries"
     __table_args__ = (
         # A newsletter issue reaches each subscriber once: the ledger's own guard. Transactional

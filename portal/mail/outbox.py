@@ -18,6 +18,7 @@ from flask import current_app, has_app_context, render_template
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from portal.appctx import current_app_object
 from portal.db import utcnow
 from portal.extensions import db
 from portal.mail import compose
@@ -88,7 +89,7 @@ def _wake_after_commit(session: Session) -> None:
     if session.info.pop(WAKE_FLAG, False) and has_app_context():
         from portal.mail import worker
 
-        worker.wake(current_app._get_current_object())  # type: ignore[attr-defined]
+        worker.wake(current_app_object())
 
 
 @event.listens_for(Session, "after_rollback")

@@ -110,7 +110,7 @@ def reports_in(text: str) -> tuple[list[feedback.Report], str]:
     if not isinstance(notification, dict):
         return [], "a notification whose Message is not SES JSON: ignored"
     kind = notification.get("notificationType") or notification.get("eventType")
-    mail = notification.get("mail") if isinstance(notification.get("mail"), dict) else {}
+    mail: dict[str, Any] = notification["mail"] if isinstance(notification.get("mail"), dict) else {}
     delivery_id = _delivery_of(mail)
     if kind == "Bounce":
         bounce = _dict(notification.get("bounce"))

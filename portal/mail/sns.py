@@ -185,8 +185,8 @@ def verify(message: Mapping[str, Any], topics: list[str], trust: Trust, now: dat
         signature = base64.b64decode(message["Signature"], validate=True)
     except (binascii.Error, ValueError):
         raise Refused(403, "the signature is not base64") from None
-    key = public_key(url, trust)
+    signer = public_key(url, trust)
     try:
-        key.verify(signature, canonical(message), padding.PKCS1v15(), HASHES[version]())
+        signer.verify(signature, canonical(message), padding.PKCS1v15(), HASHES[version]())
     except InvalidSignature:
         raise Refused(403, "the signature does not verify") from None

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, literal_column, select, update
 
-from portal.db import utcnow
+from portal.db import affected, utcnow
 from portal.extensions import db
 from portal.mail.kinds import get as get_kind
 from portal.mail.models import FAILED, OPEN, PENDING, SENT, SKIPPED, UNCERTAIN, Delivery
@@ -48,11 +48,11 @@ def figures() -> QueueFigures:
         .group_by(Delivery.kind, Delivery.status, tried)
     ).all()
     by_kind: dict[str, KindFigures] = {}
-    for kind, status, tried, count, oldest in rows:
+    for kind, status, was_tried, count, oldest in rows:
         known = get_kind(kind)
         entry = by_kind.setdefault(kind, KindFigures(kind, known.label if known else kind))
         if status in OPEN:
-            if status == PENDING and tried:
+            if status == PENDING and was_tried:
                 entry.retrying += count
             else:
                 entry.waiting += count
@@ -90,11 +90,10 @@ def requeue(statuses: tuple[str, ...], issue_id: int | None = None) -> int:
         query = query.where(Delivery.issue_id == issue_id)
     # Transactional rows need their bytes; one whose body is gone cannot be resent.
     query = query.where((Delivery.raw.is_not(None)) | (Delivery.issue_id.is_not(None)))
-    count = db.session.execute(query.values(
+    return affected(db.session.execute(query.values(
         status=PENDING, next_attempt_at=now, claimed_by=None, updated_at=now,
         expires_at=now + timedelta(seconds=current_app.config["MAIL_RETRY_FOR"]),
-    )).rowcount
-    return count or 0
+    )))
 
 
 def purge_old(now: datetime | None = None) -> int:
@@ -103,9 +102,9 @@ def purge_old(now: datetime | None = None) -> int:
 
     cutoff = (now or utcnow()) - timedelta(days=current_app.config["MAIL_LOG_RETENTION_DAYS"])
     finished = (SENT, FAILED, UNCERTAIN, SKIPPED)
-    count = db.session.execute(
+    count = affected(db.session.execute(
         delete(Delivery).where(Delivery.status.in_(finished), Delivery.updated_at < cutoff)
-    ).rowcount
+    ))
     db.session.commit()
-    return count or 0
+    return count
 

@@ -15,10 +15,11 @@ from collections.abc import Iterable
 from typing import Any
 
 from blinker import Namespace
-from flask import current_app
 from sqlalchemy import delete, select
 
 from portal.accounts.models import User
+from portal.appctx import current_app_object
+from portal.db import affected
 from portal.extensions import db
 from portal.mail.feedback_models import MANUAL, REASONS, SOURCES, Suppression, address_hash
 
@@ -64,7 +65,7 @@ def suppress(address: str, reason: str, source: str, *, user_id: int | None = No
     db.session.add(Suppression(address_hash=address_hash(address), address=address, reason=reason, source=source,
                                detail=detail[:500], user_id=user.id if user is not None else None))
     if user is not None:
-        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        app = current_app_object()
         address_suppressed.send(app, user=user, reason=reason, source=source, detail=detail)
     return True
 
@@ -72,7 +73,7 @@ def suppress(address: str, reason: str, source: str, *, user_id: int | None = No
 def lift(address: str) -> bool:
     """Take ``address`` off the list (its owner asked for the newsletter again). The caller commits."""
     result = db.session.execute(delete(Suppression).where(Suppression.address_hash == address_hash(normalise(address))))
-    return bool(result.rowcount)
+    return bool(affected(result))
 
 
 def suppressed_among(addresses: Iterable[str]) -> dict[str, str]:

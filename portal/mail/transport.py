@@ -276,5 +276,5 @@ def _plain_text(raw: bytes) -> bytes:
     from email import message_from_bytes, policy
 
     message = message_from_bytes(raw, policy=policy.default)
-    body = message.get_body(preferencelist=("plain",))  # type: ignore[attr-defined]
+    body = message.get_body(preferencelist=("plain",))
     return str(body.get_content()).encode() if body is not None else raw

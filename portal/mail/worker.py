@@ -114,7 +114,7 @@ def worker_for(app: Flask) -> Worker:
     worker = app.extensions.get(EXTENSION_KEY)
     if worker is None:
         worker = app.extensions[EXTENSION_KEY] = Worker(app)
-    return worker  # type: ignore[no-any-return]
+    return worker
 
 
 def wake(app: Flask) -> None:

@@ -10,6 +10,7 @@ from flask import Blueprint, current_app
 from sqlalchemy import update
 
 from portal.accounts.models import User
+from portal.appctx import current_app_object
 from portal.extensions import db
 from portal.mail import status as queue
 from portal.mail.outbox import enqueue_composed
@@ -87,12 +88,12 @@ def test_send(issue_id: int, email: str) -> None:
     db.session.commit()
     row_id = row.id
     db.session.rollback()  # end this session's read snapshot: the engine's commits must show
-    deliver_due(current_app._get_current_object())  # type: ignore[attr-defined]
+    deliver_due(current_app_object())
     db.session.rollback()
-    row = db.session.get(Delivery, row_id, populate_existing=True)
-    if row is None or row.status != "sent":
-        state = row.status if row is not None else "gone"
-        detail = f" ({row.last_error})" if row is not None and row.last_error else ""
+    stored = db.session.get(Delivery, row_id, populate_existing=True)
+    if stored is None or stored.status != "sent":
+        state = stored.status if stored is not None else "gone"
+        detail = f" ({stored.last_error})" if stored is not None and stored.last_error else ""
         raise click.ClickException(f"The test copy is {state}{detail}; `flask mail status` shows the queue.")
     click.echo(f"Test copy of issue {issue_id} sent to {address} (the monthly cap is not affected).")
 

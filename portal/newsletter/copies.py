@@ -16,6 +16,7 @@ from flask import current_app
 from sqlalchemy import and_, bindparam, select
 
 from portal.accounts.models import User
+from portal.appctx import current_app_object
 from portal.extensions import db
 from portal.mail import Kind, returnpath
 from portal.mail.feedback_models import Suppression
@@ -48,7 +49,7 @@ _factories: OrderedDict[tuple[int, int, str], MessageFactory] = OrderedDict()
 
 
 def _factory(issue_id: int) -> MessageFactory | None:
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    app = current_app_object()
     key = (id(app), issue_id, str(app.config["BASE_URL"]))
     factory = _factories.get(key)
     if factory is None:

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import func, insert, literal, select
+from sqlalchemy import Select, func, insert, literal, select
 
 from portal.accounts.models import User
 from portal.db import utcnow, write_lock
@@ -66,7 +66,7 @@ def get_issue(issue_id: int) -> Issue:
     return issue
 
 
-def recipients_query():  # type: ignore[no-untyped-def]
+def recipients_query() -> Select[int]:
     """Who receives an issue: confirmed accounts with an active subscription."""
     return (
         select(Subscription.user_id)

@@ -8,7 +8,7 @@ from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String, Te
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.db import UTCDateTime, utcnow
-from portal.extensions import db
+from portal.extensions import Model
 from portal.mail.models import CLAIMED, FAILED, PENDING, SENDING, SENT, SKIPPED, STATUSES, UNCERTAIN, Delivery
 
 # Where a subscription change came from: the proof that the recipient asked for it.
@@ -32,7 +32,7 @@ __all__ = [
 ]
 
 
-class Subscription(db.Model):
+class Subscription(Model):
     """The current state, one row per user who ever chose; absence means not subscribed."""
 
     __tablename__ = "newsletter_subscriptions"
@@ -42,7 +42,7 @@ class Subscription(db.Model):
     changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
-class SubscriptionEvent(db.Model):
+class SubscriptionEvent(Model):
     """Every change with its time and source, kept for as long as the account exists."""
 
     __tablename__ = "newsletter_subscription_events"
@@ -55,7 +55,7 @@ class SubscriptionEvent(db.Model):
     note: Mapped[str] = mapped_column(String(200), default="")
 
 
-class Issue(db.Model):
+class Issue(Model):
     """One newsletter issue. ``started_month`` + ``cap_slot`` are the monthly cap in the schema:
     unique together and the slot can only be 1 or 2, so a third issue in a month cannot be
     recorded as started even by code that skips the checks."""

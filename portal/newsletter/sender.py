@@ -12,9 +12,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from flask import current_app
 from sqlalchemy import func, select, update
 
+from portal.appctx import current_app_object
 from portal.db import begin_write, utcnow
 from portal.extensions import db
 from portal.mail import status as queue
@@ -55,7 +55,7 @@ class Sender:
             begin_write()
             queue.requeue((UNCERTAIN,), issue_id=self.issue_id)
             db.session.commit()
-        app = current_app._get_current_object()  # type: ignore[attr-defined]
+        app = current_app_object()
         o = self.options
         options = Options(issue_id=self.issue_id, batch_size=o.batch_size, lease=o.lease, rate=o.rate,
                           max_failures=o.max_failures, failure_delay=o.failure_delay)

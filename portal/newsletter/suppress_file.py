@@ -46,7 +46,7 @@ def read_addresses(text: str) -> list[tuple[int, str, str | None]]:
     try:
         dialect = csv.Sniffer().sniff(first, delimiters=",;\t")
     except csv.Error:
-        dialect = csv.excel  # type: ignore[assignment]
+        dialect = csv.excel
     rows = list(csv.reader(io.StringIO(text), dialect))
     header = [cell.strip().lower() for cell in rows[0]] if rows else []
     column = next((i for i, name in enumerate(header) if name in ADDRESS_COLUMNS), None)

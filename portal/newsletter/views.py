@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required
 from markupsafe import Markup
 
@@ -17,7 +18,7 @@ bp = Blueprint("newsletter", __name__, url_prefix="/newsletter")
 
 @bp.route("", methods=["GET", "POST"])
 @login_required
-def preferences():  # type: ignore[no-untyped-def]
+def preferences() -> ResponseReturnValue:
     form = PreferencesForm()
     if form.validate_on_submit():
         wanted = bool(form.subscribed.data)
@@ -34,7 +35,7 @@ def preferences():  # type: ignore[no-untyped-def]
 
 
 @bp.get("/unsubscribe/<token>")
-def unsubscribe_page(token: str):  # type: ignore[no-untyped-def]
+def unsubscribe_page(token: str) -> ResponseReturnValue:
     # Mail scanners follow links: GET only shows the button, it never changes anything.
     try:
         subscriptions.user_for_token(token)
@@ -45,7 +46,7 @@ def unsubscribe_page(token: str):  # type: ignore[no-untyped-def]
 
 @bp.post("/unsubscribe/<token>")
 @csrf.exempt  # RFC 8058 one-click: the mail client posts without our cookie or form token
-def unsubscribe(token: str):  # type: ignore[no-untyped-def]
+def unsubscribe(token: str) -> ResponseReturnValue:
     # The signed token is the authorisation; the body (List-Unsubscribe=One-Click, urlencoded or
     # multipart) carries nothing we need, so it is accepted in either encoding and not required.
     try:
@@ -56,12 +57,12 @@ def unsubscribe(token: str):  # type: ignore[no-untyped-def]
 
 
 @bp.get("/archive")
-def archive():  # type: ignore[no-untyped-def]
+def archive() -> ResponseReturnValue:
     return render_template("newsletter/archive.html", issues=issues.archive())
 
 
 @bp.get("/archive/<int(max=2147483647):issue_id>")  # past int4 the database would raise
-def archived(issue_id: int):  # type: ignore[no-untyped-def]
+def archived(issue_id: int) -> ResponseReturnValue:
     issue = issues.archived_issue(issue_id)
     if issue is None:
         abort(404)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, flash, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required
 
 from portal.accounts import sessions
@@ -23,7 +24,7 @@ def _attachment() -> Response:
 
 @bp.route("/account/export", methods=["GET", "POST"])
 @login_required
-def export():  # type: ignore[no-untyped-def]
+def export() -> ResponseReturnValue:
     record = sessions.current_session()
     form = PasswordForm()
     if form.is_submitted():
@@ -44,7 +45,7 @@ def export():  # type: ignore[no-untyped-def]
 
 @bp.post("/account/delete")
 @login_required
-def delete():  # type: ignore[no-untyped-def]
+def delete() -> ResponseReturnValue:
     form = PasswordForm()
     if form.validate_on_submit():
         try:

@@ -17,7 +17,7 @@ from sqlalchemy import delete, func, or_, select
 
 from portal import mail
 from portal.addresses import AddressError, email_key, normalise_email
-from portal.db import begin_write, utcnow
+from portal.db import affected, begin_write, utcnow
 from portal.extensions import db
 from portal.privacy.models import TOPICS, Inquiry
 
@@ -222,7 +222,7 @@ def erase(user: Any) -> None:
 def purge_answered(now: datetime | None = None) -> int:
     cutoff = (now or utcnow()) - timedelta(days=current_app.config["INQUIRY_RETENTION_DAYS"])
     statement = delete(Inquiry).where(Inquiry.status == "answered", Inquiry.answered_at < cutoff)
-    count = db.session.execute(statement).rowcount or 0
+    count = affected(db.session.execute(statement))
     db.session.commit()
     return count
 

@@ -8,7 +8,7 @@ from sqlalchemy import Boolean, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.db import UTCDateTime, utcnow
-from portal.extensions import db
+from portal.extensions import Model
 
 TOPICS: dict[str, str] = {
     "access": "Access to my data",
@@ -20,7 +20,7 @@ TOPICS: dict[str, str] = {
 }
 
 
-class Inquiry(db.Model):
+class Inquiry(Model):
     __tablename__ = "privacy_inquiries"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -16,6 +16,7 @@ from flask import current_app
 
 from portal import mail, personal_data
 from portal.accounts import signals, throttle
+from portal.appctx import current_app_object
 from portal.db import begin_write, utcnow
 from portal.extensions import db
 
@@ -61,7 +62,7 @@ def erase_user(user: Any, before_commit: Callable[[], object] | None = None) -> 
     begin_write()
     try:
         # Receivers of the accounts signal run inside this same transaction.
-        signals.user_deleting.send(current_app._get_current_object(), user=user)
+        signals.user_deleting.send(current_app_object(), user=user)
         for handler in personal_data.handlers():
             handler.erase(user)
         if before_commit is not None:

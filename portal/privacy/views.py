@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 from portal.db import utcnow
@@ -25,7 +26,7 @@ def policy_page() -> str:
 
 
 @bp.route("/privacy/contact", methods=["GET", "POST"])
-def contact():  # type: ignore[no-untyped-def]
+def contact() -> ResponseReturnValue:
     form = InquiryForm()
     if not form.is_submitted() and current_user.is_authenticated:
         form.email.data = current_user.email
@@ -59,7 +60,7 @@ def desk() -> str:
 
 
 @bp.post("/privacy/inquiries/<reference>/answered")
-def answered(reference: str):  # type: ignore[no-untyped-def]
+def answered(reference: str) -> ResponseReturnValue:
     _require_admin()
     if not PostForm().validate_on_submit():
         abort(400)

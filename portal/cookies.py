@@ -1,0 +1,62 @@
+"""Every cookie the portal sets: name, prefix, flags and lifetime, in one place.
+
+In production each name takes the ``__Host-`` prefix, which browsers only accept with Secure,
+Path=/ and no Domain: a sibling subdomain can neither set nor shadow it. All are HttpOnly (no
+script of ours reads them) and SameSite=Lax. The cookie policy page lists them from here, so the
+page and the code cannot disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from werkzeug.wrappers import Response
+
+
+@dataclass(frozen=True)
+class Cookie:
+    base_name: str  # development name; production adds the __Host- prefix
+    production_name: str
+    purpose: str  # what a person reads on the cookie policy page
+
+    def name(self, production: bool) -> str:
+        return self.production_name if production else self.base_name
+
+    def set(self, response: Response, value: str, *, production: bool, max_age: int | None) -> None:
+        response.set_cookie(self.name(production), value, max_age=max_age, path="/", secure=production,
+                            httponly=True, samesite="Lax")
+
+    def delete(self, response: Response, *, production: bool) -> None:
+        response.delete_cookie(self.name(production), path="/", secure=production, httponly=True, samesite="Lax")
+
+
+LOGIN = Cookie("portal_sid", "__Host-sid",
+               "Keeps you signed in (a random session id; the server checks it on every request).")
+# Flask's own signed session cookie: it carries only the CSRF token and one-off messages.
+FORMS = Cookie("session", "__Host-session", "Protects forms against cross-site forgery and carries one-off messages.")
+CONSENT = Cookie("portal_consent", "__Host-consent", "Remembers your cookie choice, so we do not ask on every page.")
+
+ALL = (LOGIN, FORMS, CONSENT)
+
+
+def flask_session_settings(production: bool) -> dict[str, Any]:
+    """Flask's keys for its session cookie, from the same declaration."""
+    return {
+        "SESSION_COOKIE_NAME": FORMS.name(production),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": production,
+        "SESSION_COOKIE_PATH": "/",
+    }
+
+
+def lifetimes(config: Mapping[str, Any]) -> dict[Cookie, str]:
+    """How long each lasts, in words, for the cookie policy page."""
+    hours = round(int(config.get("SESSION_MAX_AGE", 86400)) / 3600)
+    return {
+        LOGIN: f"{hours} hours at most (ends at logout)",
+        FORMS: "until you close the browser",
+        CONSENT: f"{config.get('CONSENT_MAX_AGE_DAYS', 182)} days",
+    }
