@@ -21,7 +21,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.accounts_support import create_user, login, set_ip
-from tests.accounts_support import settle_mail as settle_mail  # autouse fixture
 from tests.helpers import PASSWORD, csrf_token
 
 EXAMPLES = 25  # hypothesis examples per endpoint and backend, and as many for the cookies
@@ -60,6 +59,7 @@ FORMS: dict[str, tuple[str, ...]] = {
     "privacy.answered": (),
     "privacy_account.export": ("password",),
     "privacy_account.delete": ("password",),
+    "mail_hooks.ses_notification": ("Type", "Message", "Signature"),
 }
 QUERY = ("next", "lang")
 COOKIES = ("session", "portal_sid", "portal_consent", "__Host-session", "__Host-sid", "__Host-consent")

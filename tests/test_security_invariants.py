@@ -16,7 +16,6 @@ from portal.accounts.models import LoginAttempt, User
 from portal.db import utcnow
 from portal.extensions import db
 from tests.accounts_support import create_user, db_exec, db_rows, login, set_ip
-from tests.accounts_support import settle_mail as settle_mail  # autouse fixture
 from tests.helpers import PASSWORD
 
 ATTACKER, OWNER = "203.0.113.66", "198.51.100.66"
