@@ -2,6 +2,12 @@
 
 The same resolver serves the app factory and ``gunicorn.conf.py`` so the process model and the
 application can never disagree about, say, where the rate-limit counters live.
+
+Every setting is declared once below, in its area's section: key, default, type and range, and a
+line for people. ``DEFAULTS``, the type checks and the table in ``docs/configuration.md``
+(``python -m portal.settings_doc``) all come from these declarations. They live here rather than
+in the areas' packages because they must be known before ``create_app`` runs (gunicorn.conf.py
+resolves them in the master process), and importing an area package would import its Flask code.
 """
 
 from __future__ import annotations
@@ -10,7 +16,8 @@ import json
 import os
 import secrets
 import types
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
@@ -19,149 +26,188 @@ from urllib.parse import urlsplit
 ENV_PREFIX = "PORTAL_"
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_INSTANCE_PATH = PACKAGE_ROOT / "instance"
-
-DEFAULTS: dict[str, Any] = {
-    "ENV": "development",
-    "SECRET_KEY": None,
-    # Optional separate pepper for password pre-hashing; derived from SECRET_KEY when unset.
-    "PASSWORD_PEPPER": None,
-    "DATABASE_URL": None,  # filled with the instance SQLite file
-    "RATELIMIT_STORAGE_URI": "memory://",
-    "TRUSTED_PROXY_COUNT": 0,
-    # Peers (addresses or CIDR networks) whose X-Forwarded-* headers count; gunicorn's
-    # forwarded_allow_ips is set from the same list (gunicorn.conf.py).
-    "TRUSTED_PROXIES": ["127.0.0.1", "::1"],
-    "BASE_URL": "http://127.0.0.1:8000",
-    "SITE_NAME": "Portal",
-    "DPO_EMAIL": None,
-    "MAIL_SERVER": None,
-    "MAIL_PORT": 25,
-    "MAIL_USE_TLS": False,
-    "MAIL_USE_SSL": False,
-    "MAIL_USERNAME": None,
-    "MAIL_PASSWORD": None,
-    "MAIL_DEFAULT_SENDER": None,
-    "MAIL_TIMEOUT": 30,
-    # --- mail delivery ---
-    # Temporary (4xx) failures are retried this long, as MTAs do (Postfix: 5 days).
-    "MAIL_RETRY_FOR": 259200,
-    # First retry after about this many seconds, doubling each time up to MAIL_RETRY_MAX_DELAY.
-    "MAIL_RETRY_BASE": 60,
-    "MAIL_RETRY_MAX_DELAY": 3600,
-    # Messages per second across every delivery worker and host (counted in the rate-limit store).
-    "MAIL_RATE": None,
-    # Delivery threads in each web process (0: only `flask mail deliver` delivers), and how often
-    # they look for due messages that another process queued.
-    "MAIL_WORKER_THREADS": 1,
-    "MAIL_POLL_INTERVAL": 1.0,
-    # Envelope sender (Return-Path) of every message; bounces come back there. Each message's
-    # local part carries a signed tag of its delivery (bounces+<tag>@domain, portal.mail.returnpath).
-    "BOUNCE_ADDRESS": None,
-    # --- bounces, complaints, DKIM (portal.mail.settings validates these) ---
-    # Amazon SNS topics whose SES notifications POST /hooks/ses accepts (full ARNs).
-    "SES_TOPIC_ARNS": [],
-    "SES_HOOK_RATE_LIMIT": "600 per minute",
-    # Tests only (refused in production): extra certificate hosts ("127.0.0.1:8443") and the CA
-    # that signed their TLS certificate, so tests can serve SNS certificates on loopback.
-    "SNS_CERT_HOSTS_FOR_TESTS": [],
-    "SNS_CA_FILE_FOR_TESTS": None,
-    # Temporary bounces of one address within MAIL_SOFT_BOUNCE_DAYS before it is suppressed.
-    "MAIL_SOFT_BOUNCE_LIMIT": 5,
-    "MAIL_SOFT_BOUNCE_DAYS": 30,
-    # Bounce, complaint and delivery reports are kept this long (per-issue rates, soft-bounce counts).
-    "MAIL_FEEDBACK_RETENTION_DAYS": 90,
-    # DKIM signing of every outgoing message when all three are set.
-    "DKIM_DOMAIN": None,
-    "DKIM_SELECTOR": None,
-    "DKIM_PRIVATE_KEY_FILE": None,
-    # The relay delivers internationalised local parts (ü@example.org) with SMTPUTF8; without it
-    # such addresses are refused at the form, because no message could ever reach them.
-    "MAIL_SMTPUTF8": False,
-    "MAIL_HELO_NAME": None,
-    # Delivered and failed messages are kept this long (without their bodies) for reconciliation.
-    "MAIL_LOG_RETENTION_DAYS": 30,
-    # `flask privacy audit` fails when a DPO notification is still undelivered after this many seconds.
-    "DPO_NOTIFICATION_MAX_DELAY": 3600,
-    # --- end mail delivery ---
-    "BCRYPT_ROUNDS": 12,
-    "SESSION_IDLE_TIMEOUT": 21600,
-    "SESSION_MAX_AGE": 86400,
-    "LOGIN_RATE_LIMIT": "10 per minute;50 per hour",
-    "SIGNUP_RATE_LIMIT": "10 per hour",
-    "RESET_RATE_LIMIT": "5 per hour",
-    "LOGIN_IP_RETENTION_DAYS": 90,
-    "UNCONFIRMED_ACCOUNT_RETENTION_DAYS": 7,
-    "TIMEZONE": "Europe/Prague",
-    # How many gunicorn worker processes share this configuration (gunicorn.conf.py sets it).
-    "WORKER_PROCESSES": 1,
-    "LOG_LEVEL": "INFO",
-    # --- consent ---
-    "GA_MEASUREMENT_ID": None,
-    "GTM_CONTAINER_ID": None,
-    "SMARTCHAT_KEY": None,
-    "SMARTCHAT_SCRIPT_URL": None,
-    "CONSENT_MAX_AGE_DAYS": 182,
-    # Extra third-party services an operator declares without code changes (see README-consent.md):
-    # a list of dicts with id, category, vendor, purpose, cookies, hosts and an optional script_url.
-    "CONSENT_SERVICES": [],
-    # Proof of consent (GDPR Art. 7(1)) is kept this long after the decision itself lapsed: three
-    # years is the general limitation period of Czech civil law (§ 629 Civil Code) within which a
-    # visitor or the ÚOOÚ may still question whether a cookie was set lawfully.
-    "CONSENT_PROOF_RETENTION_DAYS": 1095,
-    # --- end consent ---
-    # --- newsletter ---
-    "NEWSLETTER_MONTHLY_LIMIT": 1,
-    # --- end newsletter ---
-    # --- privacy ---
-    # Answered data-protection inquiries are kept this long after the answer (proof that the
-    # request was handled, GDPR Art. 5(2)), then deleted by `flask privacy purge`.
-    "INQUIRY_RETENTION_DAYS": 365,
-    # POST /privacy/contact per client IP (Flask-Limiter syntax).
-    "INQUIRY_RATE_LIMIT": "5 per hour;20 per day",
-    # How recent the password check must be for GET /account/export.
-    "EXPORT_REAUTH_SECONDS": 300,
-    # --- end privacy ---
-}
-
-INT_SETTINGS = {
-    "TRUSTED_PROXY_COUNT": (0, 10),
-    "MAIL_PORT": (1, 65535),
-    "MAIL_TIMEOUT": (1, 600),
-    "BCRYPT_ROUNDS": (4, 20),
-    "SESSION_IDLE_TIMEOUT": (1, 366 * 86400),
-    "SESSION_MAX_AGE": (1, 366 * 86400),
-    "LOGIN_IP_RETENTION_DAYS": (1, 3650),
-    "UNCONFIRMED_ACCOUNT_RETENTION_DAYS": (1, 365),
-    "WORKER_PROCESSES": (1, 1024),
-    "MAIL_RETRY_FOR": (60, 30 * 86400),
-    "MAIL_RETRY_MAX_DELAY": (1, 86400),
-    "MAIL_WORKER_THREADS": (0, 8),
-    "MAIL_LOG_RETENTION_DAYS": (1, 3650),
-    "DPO_NOTIFICATION_MAX_DELAY": (60, 30 * 86400),
-    "MAIL_SOFT_BOUNCE_LIMIT": (1, 100),
-    "MAIL_SOFT_BOUNCE_DAYS": (1, 365),
-    "MAIL_FEEDBACK_RETENTION_DAYS": (1, 3650),
-    # --- consent ---
-    "CONSENT_MAX_AGE_DAYS": (1, 395),
-    "CONSENT_PROOF_RETENTION_DAYS": (1, 3650),
-    # --- end consent ---
-    # --- newsletter ---
-    "NEWSLETTER_MONTHLY_LIMIT": (0, 2),
-    # --- end newsletter ---
-    # --- privacy ---
-    "INQUIRY_RETENTION_DAYS": (1, 3650),
-    "EXPORT_REAUTH_SECONDS": (30, 3600),
-    # --- end privacy ---
-}
-# Seconds or rates that may be fractional; None allowed where the default is None.
-FLOAT_SETTINGS = {
-    "MAIL_RETRY_BASE": (0.01, 86400.0),
-    "MAIL_POLL_INTERVAL": (0.01, 60.0),
-    "MAIL_RATE": (0.01, 100000.0),
-}
-BOOL_SETTINGS = ("MAIL_USE_TLS", "MAIL_USE_SSL", "MAIL_SMTPUTF8")
 ENVIRONMENTS = ("development", "production")
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "dev", "development", "please-change"}
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One setting: what it is called, what it is without configuration, and what it means.
+
+    ``kind`` says how ``validate`` coerces it before the area checks run: ``int`` and ``float``
+    within ``bounds`` (a float may stay None), ``bool``, ``line`` (None or one line of text), or
+    ``value`` (left to the area's own check). ``shown_default`` is how the docs show a default that
+    is only worked out at start-up.
+    """
+
+    key: str
+    default: Any
+    meaning: str
+    kind: str = "value"
+    bounds: tuple[Any, Any] | None = None
+    shown_default: str | None = None
+
+
+def _int(key: str, default: int, low: int, high: int, meaning: str, shown: str | None = None) -> Setting:
+    return Setting(key, default, meaning, "int", (low, high), shown)
+
+
+def _float(key: str, default: float | None, low: float, high: float, meaning: str) -> Setting:
+    return Setting(key, default, meaning, "float", (low, high))
+
+
+def _bool(key: str, meaning: str) -> Setting:
+    return Setting(key, False, meaning, "bool")
+
+
+def _line(key: str, meaning: str) -> Setting:
+    return Setting(key, None, meaning, "line")
+
+
+DAY = 86400
+
+# --- core: environment, secrets, storage, proxies, identity ---------------------------------------
+CORE_SETTINGS = (
+    Setting("ENV", "development", '`"production"` requires a real `SECRET_KEY` (at least 32 characters) and an '
+            "https `BASE_URL`, and switches cookies to `Secure` with the `__Host-` prefix and adds HSTS"),
+    Setting("SECRET_KEY", None, "signs cookies and the links in emails",
+            shown_default="generated once into `instance/secret_key` in development"),
+    Setting("DATABASE_URL", None, "any SQLAlchemy URL; `postgresql+psycopg://user@host/db` in production "
+            "(`postgresql://` is accepted and mapped to psycopg 3)",
+            shown_default="`sqlite:///<instance>/portal.sqlite3`"),
+    Setting("RATELIMIT_STORAGE_URI", "memory://", "where rate-limit counters live; `redis://host:6379/0` once "
+            "more than one worker process runs"),
+    _int("TRUSTED_PROXY_COUNT", 0, 0, 10, "reverse proxies in front of gunicorn; 0 = use the socket address "
+         "and ignore `X-Forwarded-*`"),
+    # gunicorn's forwarded_allow_ips is set from the same list (gunicorn.conf.py).
+    Setting("TRUSTED_PROXIES", ["127.0.0.1", "::1"], "peer addresses or CIDR networks whose `X-Forwarded-*` "
+            "headers count (with `TRUSTED_PROXY_COUNT`); a comma-separated list in the environment; also "
+            "gunicorn's `forwarded_allow_ips`"),
+    Setting("BASE_URL", "http://127.0.0.1:8000", "absolute origin used in links inside emails"),
+    Setting("SITE_NAME", "Portal", "the portal's name in pages, emails and the policy text (1 to 100 printable "
+            "characters on one line)"),
+    Setting("DPO_EMAIL", None, "where data-protection inquiries and violation reports go", "line"),
+    Setting("TIMEZONE", "Europe/Prague", "calendar months and the times shown to people"),
+    _int("WORKER_PROCESSES", 1, 1, 1024, "how many gunicorn worker processes share this configuration; "
+         "production refuses `memory://` under several", "`1`, set by `gunicorn.conf.py`"),
+    Setting("LOG_LEVEL", "INFO", "the portal's log level"),
+)
+
+# --- accounts: passwords, login sessions, per-IP limits, retention ------------------------------
+ACCOUNTS_SETTINGS = (
+    Setting("PASSWORD_PEPPER", None, "key of the HMAC pre-hash of passwords (at least 16 characters); set it to "
+            "rotate `SECRET_KEY` without invalidating every password", shown_default="derived from `SECRET_KEY`"),
+    _int("BCRYPT_ROUNDS", 12, 4, 20, "bcrypt cost; hashes below it are upgraded at the next sign-in"),
+    _int("SESSION_IDLE_TIMEOUT", 21600, 1, 366 * DAY, "seconds of inactivity after which a login session is "
+         "dead, server-side", "`21600` (6 h)"),
+    _int("SESSION_MAX_AGE", 86400, 1, 366 * DAY, "seconds after sign-in after which a session is dead "
+         "whatever the activity"),
+    Setting("LOGIN_RATE_LIMIT", "10 per minute;50 per hour", "`POST /login` attempts allowed per client IP "
+            "(also password checks on the account pages)"),
+    Setting("SIGNUP_RATE_LIMIT", "10 per hour", "`POST /signup` per client IP"),
+    Setting("RESET_RATE_LIMIT", "5 per hour", "`POST /reset-password` and `POST /confirm/resend` per client IP"),
+    _int("LOGIN_IP_RETENTION_DAYS", 90, 1, 3650, "how long sign-in records with IP addresses are kept"),
+    _int("UNCONFIRMED_ACCOUNT_RETENTION_DAYS", 7, 1, 365, "accounts never confirmed are erased after this "
+         "many days"),
+)
+
+# --- consent: third-party services behind consent, and the proof of it --------------------------
+CONSENT_SETTINGS = (
+    Setting("GA_MEASUREMENT_ID", None, "Google Analytics 4 (`G-…`); *analytics* category, loaded only after "
+            "consent"),
+    Setting("GTM_CONTAINER_ID", None, "Google Tag Manager (`GTM-…`); *analytics* category"),
+    Setting("SMARTCHAT_KEY", None, "the SmartChat live-chat widget's key; *chat* category"),
+    Setting("SMARTCHAT_SCRIPT_URL", None, "the SmartChat widget's script (https URL); *chat* category"),
+    _int("CONSENT_MAX_AGE_DAYS", 182, 1, 395, "how long a consent or refusal is kept before asking again"),
+    # A list of dicts with id, category, vendor, purpose, cookies, hosts and an optional script_url;
+    # portal.consent.registry validates them at start-up.
+    Setting("CONSENT_SERVICES", [], "further third-party services an operator declares without code "
+            "changes, each behind consent (see `docs/security.md`)"),
+    # Three years is the general limitation period of Czech civil law (§ 629 Civil Code) within which a
+    # visitor or the ÚOOÚ may still question whether a cookie was set lawfully (GDPR Art. 7(1)).
+    _int("CONSENT_PROOF_RETENTION_DAYS", 1095, 1, 3650, "how long a consent record (the proof, GDPR "
+         "Art. 7(1)) is kept after its decision lapsed; three years is the Czech general limitation period"),
+)
+
+# --- newsletter -----------------------------------------------------------------------------------
+NEWSLETTER_SETTINGS = (
+    _int("NEWSLETTER_MONTHLY_LIMIT", 1, 0, 2, "newsletter issues per calendar month without an override; "
+         "never more than 2"),
+)
+
+# --- privacy: inquiries, export --------------------------------------------------------------------
+PRIVACY_SETTINGS = (
+    # Proof that the request was handled (GDPR Art. 5(2)); `flask privacy purge` deletes them after.
+    _int("INQUIRY_RETENTION_DAYS", 365, 1, 3650, "answered data-protection inquiries are deleted this many "
+         "days after the answer"),
+    # Flask-Limiter syntax; portal.privacy checks it at start-up.
+    Setting("INQUIRY_RATE_LIMIT", "5 per hour;20 per day", "`POST /privacy/contact` per client IP"),
+    _int("EXPORT_REAUTH_SECONDS", 300, 30, 3600, "how recent the password check must be for "
+         "`GET /account/export`"),
+)
+
+# --- mail: the SMTP relay, delivery, bounces, complaints, DKIM -------------------------------------
+# Return-path, SES and DKIM values are checked at start-up by portal.mail.settings.
+MAIL_SETTINGS = (
+    Setting("MAIL_SERVER", None, "the SMTP relay; unset, every message is written to `instance/outbox/` "
+            "and its links are logged"),
+    _int("MAIL_PORT", 25, 1, 65535, "the relay's port"),
+    _bool("MAIL_USE_TLS", "STARTTLS to the relay"),
+    _bool("MAIL_USE_SSL", "TLS from the first byte (SMTPS)"),
+    Setting("MAIL_USERNAME", None, "SMTP login"),
+    Setting("MAIL_PASSWORD", None, "SMTP password"),
+    _line("MAIL_DEFAULT_SENDER", "the From header", ),
+    _int("MAIL_TIMEOUT", 30, 1, 600, "seconds before an SMTP connection attempt gives up"),
+    # As MTAs do (Postfix: 5 days).
+    _int("MAIL_RETRY_FOR", 3 * DAY, 60, 30 * DAY, "seconds a message keeps being retried after temporary "
+         "(4xx) failures", "`259200` (3 days)"),
+    _float("MAIL_RETRY_BASE", 60, 0.01, float(DAY), "seconds before the first retry, doubling each time up "
+           "to `MAIL_RETRY_MAX_DELAY`"),
+    _int("MAIL_RETRY_MAX_DELAY", 3600, 1, DAY, "the longest pause between two retries, in seconds"),
+    # Counted in the rate-limit store.
+    _float("MAIL_RATE", None, 0.01, 100000.0, "messages per second across every delivery worker and host"),
+    _int("MAIL_WORKER_THREADS", 1, 0, 8, "delivery threads in each web process (0: only `flask mail deliver` "
+         "delivers)"),
+    _float("MAIL_POLL_INTERVAL", 1.0, 0.01, 60.0, "how often, in seconds, delivery threads look for due "
+           "messages another process queued"),
+    # Each message's local part carries a signed tag of its delivery (portal.mail.returnpath).
+    _line("BOUNCE_ADDRESS", "envelope sender (Return-Path) of every message; a tag per delivery is added "
+          "to its local part (`bounces+<tag>@domain`)"),
+    Setting("SES_TOPIC_ARNS", [], "Amazon SNS topics (full ARNs) whose SES notifications `POST /hooks/ses` "
+            "accepts"),
+    Setting("SES_HOOK_RATE_LIMIT", "600 per minute", "`POST /hooks/ses` per client IP"),
+    # Loopback hosts ("127.0.0.1:8443") and the CA of their TLS certificate, to serve SNS certificates
+    # in tests.
+    Setting("SNS_CERT_HOSTS_FOR_TESTS", [], "tests only, refused in production: extra hosts SNS "
+            "certificates may come from"),
+    Setting("SNS_CA_FILE_FOR_TESTS", None, "tests only, refused in production: the CA of those hosts' "
+            "certificates"),
+    _int("MAIL_SOFT_BOUNCE_LIMIT", 5, 1, 100, "temporary bounces of one address within "
+         "`MAIL_SOFT_BOUNCE_DAYS` before it is suppressed"),
+    _int("MAIL_SOFT_BOUNCE_DAYS", 30, 1, 365, "the window, in days, in which soft bounces are counted"),
+    _int("MAIL_FEEDBACK_RETENTION_DAYS", 90, 1, 3650, "bounce, complaint and delivery reports are kept this "
+         "many days (at least `MAIL_SOFT_BOUNCE_DAYS`)"),
+    Setting("DKIM_DOMAIN", None, "DKIM signing domain (`d=`); signing needs all three DKIM settings"),
+    Setting("DKIM_SELECTOR", None, "DKIM selector (`s=`)"),
+    Setting("DKIM_PRIVATE_KEY_FILE", None, "path of the DKIM private key (PEM)"),
+    # Without it such addresses are refused at the form, because no message could ever reach them.
+    _bool("MAIL_SMTPUTF8", "the relay delivers internationalised local parts (`ü@example.org`) with "
+          "SMTPUTF8"),
+    _line("MAIL_HELO_NAME", "the name the portal gives in EHLO/HELO (the local host name when unset)"),
+    # Kept without their bodies, for reconciliation.
+    _int("MAIL_LOG_RETENTION_DAYS", 30, 1, 3650, "delivered and failed messages are kept this many days "
+         "(without their bodies)"),
+    _int("DPO_NOTIFICATION_MAX_DELAY", 3600, 60, 30 * DAY, "`flask privacy audit` fails when a DPO "
+         "notification is still undelivered after this many seconds"),
+)
+
+
+@dataclass(frozen=True)
+class Area:
+    name: str
+    title: str
+    settings: tuple[Setting, ...]
+    checks: tuple[Callable[[dict[str, Any], Path, bool], None], ...] = ()
 
 
 class ConfigError(Exception):
@@ -217,33 +263,38 @@ def resolve_settings(
     return validate(settings, instance_path)
 
 
-def _as_int(key: str, value: Any) -> int:
+# --- coercion by kind ------------------------------------------------------------------------------
+
+
+def _as_int(key: str, value: Any, bounds: tuple[int, int]) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, str)):
         raise ConfigError(f"{ENV_PREFIX}{key}: must be a whole number, got {value!r}")
     try:
         number = int(value)
     except ValueError:
         raise ConfigError(f"{ENV_PREFIX}{key}: must be a whole number, got {value!r}") from None
-    low, high = INT_SETTINGS[key]
+    low, high = bounds
     if not low <= number <= high:
         raise ConfigError(f"{ENV_PREFIX}{key}: must be between {low} and {high}, got {number}")
     return number
 
 
-def _as_float(key: str, value: Any) -> float:
+def _as_float(key: str, value: Any, bounds: tuple[float, float]) -> float | None:
+    if value is None:
+        return None
     try:
         if isinstance(value, bool):
             raise ValueError
         number = float(value)
     except (TypeError, ValueError):
         raise ConfigError(f"{ENV_PREFIX}{key}: must be a number, got {value!r}") from None
-    low, high = FLOAT_SETTINGS[key]
+    low, high = bounds
     if not low <= number <= high:  # also refuses NaN
         raise ConfigError(f"{ENV_PREFIX}{key}: must be between {low:g} and {high:g}, got {value!r}")
     return number
 
 
-def _as_bool(key: str, value: Any) -> bool:
+def _as_bool(key: str, value: Any, bounds: None = None) -> bool:
     if isinstance(value, bool):
         return value
     if isinstance(value, str) and value.lower() in {"1", "true", "yes", "on", "0", "false", "no", "off", ""}:
@@ -251,6 +302,22 @@ def _as_bool(key: str, value: Any) -> bool:
     if value in (0, 1):
         return bool(value)
     raise ConfigError(f"{ENV_PREFIX}{key}: must be true or false, got {value!r}")
+
+
+def _as_line(key: str, value: Any, bounds: None = None) -> Any:
+    # It may go into a header (From, EHLO, Reply-To): a line break there would break or forge it.
+    if value is not None and (not isinstance(value, str) or any(ord(ch) < 32 for ch in value)):
+        raise ConfigError(f"{ENV_PREFIX}{key}: must be one line of text, got {value!r}")
+    return value
+
+
+# Coercion runs kind by kind in this order, each over every area's settings of that kind.
+_COERCERS: tuple[tuple[str, Callable[[str, Any, Any], Any]], ...] = (
+    ("int", _as_int),
+    ("bool", _as_bool),
+    ("float", _as_float),
+    ("line", _as_line),
+)
 
 
 def _as_networks(key: str, value: Any) -> list[str]:
@@ -269,6 +336,21 @@ def _as_networks(key: str, value: Any) -> list[str]:
     return [str(n.network_address) if n.prefixlen == n.max_prefixlen else str(n) for n in networks]
 
 
+def _check_rate_limits(settings: Mapping[str, Any], keys: tuple[str, ...]) -> None:
+    from limits import parse_many
+
+    for key in keys:
+        rate = settings.get(key)
+        try:
+            if not isinstance(rate, str) or not parse_many(rate):
+                raise ValueError
+        except ValueError:
+            raise ConfigError(f"{ENV_PREFIX}{key}: not a rate limit like '10 per minute', got {rate!r}") from None
+
+
+# --- core checks -----------------------------------------------------------------------------------
+
+
 def _secret_from_instance(instance_path: Path, name: str) -> str:
     """Generate a development secret once and keep it in the instance folder, never in code."""
     path = instance_path / name
@@ -284,20 +366,7 @@ def _secret_from_instance(instance_path: Path, name: str) -> str:
     return value
 
 
-def validate(settings: dict[str, Any], instance_path: Path) -> dict[str, Any]:
-    env = settings.get("ENV")
-    if env not in ENVIRONMENTS:
-        raise ConfigError(f"{ENV_PREFIX}ENV: must be one of {', '.join(ENVIRONMENTS)}, got {env!r}")
-    production = env == "production"
-
-    for key in INT_SETTINGS:
-        settings[key] = _as_int(key, settings[key])
-    for key in BOOL_SETTINGS:
-        settings[key] = _as_bool(key, settings[key])
-    for key in FLOAT_SETTINGS:
-        if settings[key] is not None:
-            settings[key] = _as_float(key, settings[key])
-
+def _check_secret_key(settings: dict[str, Any], instance_path: Path, production: bool) -> None:
     secret = settings.get("SECRET_KEY")
     if secret is not None and not isinstance(secret, str):
         secret = str(secret)
@@ -312,6 +381,8 @@ def validate(settings: dict[str, Any], instance_path: Path) -> dict[str, Any]:
         raise ConfigError(f"{ENV_PREFIX}SECRET_KEY: production needs at least 32 characters")
     settings["SECRET_KEY"] = secret
 
+
+def _check_base_url(settings: dict[str, Any], instance_path: Path, production: bool) -> None:
     base_url = str(settings.get("BASE_URL") or "")
     parts = urlsplit(base_url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -320,6 +391,8 @@ def validate(settings: dict[str, Any], instance_path: Path) -> dict[str, Any]:
         raise ConfigError(f"{ENV_PREFIX}BASE_URL: production must use https, got {base_url!r}")
     settings["BASE_URL"] = base_url.rstrip("/")
 
+
+def _check_rate_limit_storage(settings: dict[str, Any], instance_path: Path, production: bool) -> None:
     storage = str(settings.get("RATELIMIT_STORAGE_URI") or "")
     if "://" not in storage:
         raise ConfigError(f"{ENV_PREFIX}RATELIMIT_STORAGE_URI: not a storage URI: {storage!r}")
@@ -329,8 +402,12 @@ def validate(settings: dict[str, Any], instance_path: Path) -> dict[str, Any]:
             f"{settings['WORKER_PROCESSES']} worker processes run; use redis://"
         )
 
+
+def _check_trusted_proxies(settings: dict[str, Any], instance_path: Path, production: bool) -> None:
     settings["TRUSTED_PROXIES"] = _as_networks("TRUSTED_PROXIES", settings.get("TRUSTED_PROXIES"))
 
+
+def _check_database_url(settings: dict[str, Any], instance_path: Path, production: bool) -> None:
     database_url = settings.get("DATABASE_URL") or f"sqlite:///{instance_path / 'portal.sqlite3'}"
     if not isinstance(database_url, str) or "://" not in database_url:
         raise ConfigError(f"{ENV_PREFIX}DATABASE_URL: not a database URL: {database_url!r}")
@@ -339,16 +416,17 @@ def validate(settings: dict[str, Any], instance_path: Path) -> dict[str, Any]:
         database_url = "postgresql+psycopg://" + database_url.split("://", 1)[1]
     settings["DATABASE_URL"] = database_url
 
+
+def _check_site_name(settings: dict[str, Any], instance_path: Path, production: bool) -> None:
     site_name = settings.get("SITE_NAME")
     if not isinstance(site_name, str) or not site_name.strip() or len(site_name) > 100 or any(
         ord(ch) < 32 or ord(ch) == 127 for ch in site_name
     ):
         # It goes into every email subject: a line break there would break (or forge) headers.
         raise ConfigError(f"{ENV_PREFIX}SITE_NAME: must be 1-100 printable characters on one line")
-    for key in ("DPO_EMAIL", "MAIL_DEFAULT_SENDER", "BOUNCE_ADDRESS", "MAIL_HELO_NAME"):
-        value = settings.get(key)
-        if value is not None and (not isinstance(value, str) or any(ord(ch) < 32 for ch in value)):
-            raise ConfigError(f"{ENV_PREFIX}{key}: must be one line of text, got {value!r}")
+
+
+def _check_dpo_email(settings: dict[str, Any], instance_path: Path, production: bool) -> None:
     dpo = settings.get("DPO_EMAIL")
     if dpo:
         from email_validator import EmailNotValidError, validate_email
@@ -358,6 +436,8 @@ def validate(settings: dict[str, Any], instance_path: Path) -> dict[str, Any]:
         except EmailNotValidError as error:
             raise ConfigError(f"{ENV_PREFIX}DPO_EMAIL: not an email address ({error})") from None
 
+
+def _check_timezone(settings: dict[str, Any], instance_path: Path, production: bool) -> None:
     tz = settings.get("TIMEZONE")
     try:
         from zoneinfo import ZoneInfo
@@ -366,20 +446,65 @@ def validate(settings: dict[str, Any], instance_path: Path) -> dict[str, Any]:
     except Exception:
         raise ConfigError(f"{ENV_PREFIX}TIMEZONE: unknown time zone {tz!r}") from None
 
-    from limits import parse_many
 
-    for key in ("LOGIN_RATE_LIMIT", "SIGNUP_RATE_LIMIT", "RESET_RATE_LIMIT"):
-        rate = settings.get(key)
-        try:
-            if not isinstance(rate, str) or not parse_many(rate):
-                raise ValueError
-        except ValueError:
-            raise ConfigError(f"{ENV_PREFIX}{key}: not a rate limit like '10 per minute', got {rate!r}") from None
+# --- accounts checks -------------------------------------------------------------------------------
 
+
+def _check_account_rate_limits(settings: dict[str, Any], instance_path: Path, production: bool) -> None:
+    _check_rate_limits(settings, ("LOGIN_RATE_LIMIT", "SIGNUP_RATE_LIMIT", "RESET_RATE_LIMIT"))
+
+
+def _check_pepper(settings: dict[str, Any], instance_path: Path, production: bool) -> None:
     pepper = settings.get("PASSWORD_PEPPER")
     if pepper is not None and (not isinstance(pepper, str) or len(pepper) < 16):
         raise ConfigError(f"{ENV_PREFIX}PASSWORD_PEPPER: must be a string of at least 16 characters")
 
+
+# The areas in the order their checks run. The consent services, the inquiry rate limit and the
+# return-path/SES/DKIM values need the app and are checked by their areas' init_app.
+AREAS: tuple[Area, ...] = (
+    Area("core", "Core: environment, secrets, storage, proxies", CORE_SETTINGS, (
+        _check_secret_key, _check_base_url, _check_rate_limit_storage, _check_trusted_proxies,
+        _check_database_url, _check_site_name, _check_dpo_email, _check_timezone,
+    )),
+    Area("accounts", "Accounts: passwords, login sessions, limits", ACCOUNTS_SETTINGS, (
+        _check_account_rate_limits, _check_pepper,
+    )),
+    Area("consent", "Cookie consent", CONSENT_SETTINGS),
+    Area("newsletter", "Newsletter", NEWSLETTER_SETTINGS),
+    Area("privacy", "Privacy: inquiries, export", PRIVACY_SETTINGS),
+    Area("mail", "Mail: relay, delivery, bounces, DKIM", MAIL_SETTINGS),
+)
+
+SETTINGS: tuple[Setting, ...] = tuple(s for area in AREAS for s in area.settings)
+DEFAULTS: dict[str, Any] = {s.key: s.default for s in SETTINGS}
+INT_SETTINGS = {s.key: s.bounds for s in SETTINGS if s.kind == "int"}
+FLOAT_SETTINGS = {s.key: s.bounds for s in SETTINGS if s.kind == "float"}
+BOOL_SETTINGS = tuple(s.key for s in SETTINGS if s.kind == "bool")
+
+
+def _check_environment(settings: Mapping[str, Any]) -> bool:
+    env = settings.get("ENV")
+    if env not in ENVIRONMENTS:
+        raise ConfigError(f"{ENV_PREFIX}ENV: must be one of {', '.join(ENVIRONMENTS)}, got {env!r}")
+    return env == "production"
+
+
+def _coerce(settings: dict[str, Any]) -> None:
+    for kind, coerce in _COERCERS:
+        for setting in SETTINGS:
+            if setting.kind == kind:
+                settings[setting.key] = coerce(setting.key, settings[setting.key], setting.bounds)
+
+
+def validate(settings: dict[str, Any], instance_path: Path) -> dict[str, Any]:
+    """Coerce every declared setting by its kind, then run each area's checks; one ConfigError
+    naming the first bad setting."""
+    production = _check_environment(settings)
+    _coerce(settings)
+    for area in AREAS:
+        for check in area.checks:
+            check(settings, instance_path, production)
     settings["PRODUCTION"] = production
     return settings
 
