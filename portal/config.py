@@ -511,17 +511,15 @@ def validate(settings: dict[str, Any], instance_path: Path) -> dict[str, Any]:
 
 def flask_settings(settings: Mapping[str, Any]) -> dict[str, Any]:
     """Translate portal settings into the keys Flask and its extensions read."""
+    from portal import cookies
+
     production = settings["PRODUCTION"]
     sender = settings.get("MAIL_DEFAULT_SENDER") or f"{settings['SITE_NAME']} <no-reply@{_host(settings)}>"
     return {
         "SQLALCHEMY_DATABASE_URI": settings["DATABASE_URL"],
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "SQLALCHEMY_TRACK_MODIFICATIONS": False,
-        "SESSION_COOKIE_NAME": "__Host-session" if production else "session",
-        "SESSION_COOKIE_HTTPONLY": True,
-        "SESSION_COOKIE_SAMESITE": "Lax",
-        "SESSION_COOKIE_SECURE": production,
-        "SESSION_COOKIE_PATH": "/",
+        **cookies.flask_session_settings(production),
         # The signed Flask cookie only carries the CSRF token and flash messages; logins live in
         # the server-side session table. Browser-session lifetime keeps it from lingering.
         "SESSION_REFRESH_EACH_REQUEST": False,
