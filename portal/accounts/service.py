@@ -20,6 +20,7 @@ from portal.addresses import MAX_EMAIL_LENGTH, AddressError, email_key, lookup_k
 from portal.appctx import current_app_object
 from portal.db import begin_write, utcnow
 from portal.extensions import db
+from portal.links import external_url
 from portal.security.passwords import hash_password, needs_rehash
 from portal.security.tokens import TokenError, make_token, read_token
 
@@ -69,8 +70,7 @@ def email_change_token(user: User, new_email: str) -> str:
     return make_token("email-change", {"uid": user.id, "cur": _fingerprint(user.email_key), "new": new_email})
 
 
-def link(path: str) -> str:
-    return current_app.config["BASE_URL"] + path
+link = external_url  # every link in account mail is built from its route
 
 
 # --- signup and confirmation -----------------------------------------------------------------
@@ -110,8 +110,8 @@ def signup(raw_email: str, password: str, newsletter: bool = False) -> None:
                 "signup_exists",
                 kind="account.signup-exists",
                 user_id=existing.id,
-                login_url=link("/login"),
-                reset_url=link("/reset-password"),
+                login_url=link("accounts.login"),
+                reset_url=link("accounts.reset_request"),
             )
         else:
             send_confirmation(existing)
@@ -126,7 +126,7 @@ def send_confirmation(user: User) -> None:
         "confirm",
         kind="account.confirm",
         user_id=user.id,
-        confirm_url=link(f"/confirm/{confirmation_token(user)}"),
+        confirm_url=link("accounts.confirm", token=confirmation_token(user)),
         hours=CONFIRM_MAX_AGE // 3600,
     )
 
@@ -153,7 +153,7 @@ def resend_confirmation(raw_email: str) -> None:
         f"Confirm your email address for {current_app.config['SITE_NAME']}",
         "confirm",
         "account.confirm",
-        confirm_url=link(f"/confirm/{confirmation_token(recipient) if recipient is not None else 'x'}"),
+        confirm_url=link("accounts.confirm", token=confirmation_token(recipient) if recipient is not None else "x"),
         hours=CONFIRM_MAX_AGE // 3600,
     )
 
@@ -261,7 +261,7 @@ def request_reset(raw_email: str) -> None:
         f"Reset your {current_app.config['SITE_NAME']} password",
         "reset",
         "account.reset",
-        reset_url=link(f"/reset-password/{reset_token(user) if user is not None else 'x'}"),
+        reset_url=link("accounts.reset_password", token=reset_token(user) if user is not None else "x"),
         minutes=RESET_MAX_AGE // 60,
     )
 
@@ -322,7 +322,7 @@ def _notify_password_changed(user: User) -> None:
         "password_changed",
         kind="account.password-changed",
         user_id=user.id,
-        reset_url=link("/reset-password"),
+        reset_url=link("accounts.reset_request"),
     )
 
 
@@ -350,7 +350,7 @@ def request_email_change(user: User, password: str, raw_new_email: str) -> None:
             "email_change",
             kind="account.email-change",
             user_id=user.id,
-            confirm_url=link(f"/account/email/confirm/{email_change_token(user, new_email)}"),
+            confirm_url=link("accounts.confirm_email_change", token=email_change_token(user, new_email)),
             hours=EMAIL_CHANGE_MAX_AGE // 3600,
         )
     db.session.commit()
@@ -375,7 +375,7 @@ def confirm_email_change(token: str) -> User:
         kind="account.email-changed",
         user_id=user.id,
         new_email=new_email,
-        contact_url=link("/privacy/contact"),
+        contact_url=link("privacy.contact"),
     )
     try:
         db.session.commit()

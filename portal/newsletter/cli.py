@@ -6,12 +6,13 @@ import time
 from pathlib import Path
 
 import click
-from flask import Blueprint, current_app
+from flask import Blueprint
 from sqlalchemy import update
 
 from portal.accounts.models import User
 from portal.appctx import current_app_object
 from portal.extensions import db
+from portal.links import external_url
 from portal.mail import status as queue
 from portal.mail.outbox import enqueue_composed
 from portal.mail.worker import deliver_due
@@ -55,7 +56,7 @@ def preview(issue_id: int, part: str) -> None:
     """Print the plain-text and HTML parts as a subscriber receives them."""
     issue = _issue(issue_id)
     rendered = render.render_issue(issue.subject, issue.body_markdown)
-    url = current_app.config["BASE_URL"] + "/newsletter/unsubscribe/<personal-token>"
+    url = external_url("newsletter.unsubscribe_page", token="<personal-token>")  # noqa: S106 - a placeholder
     click.echo(f"Subject: {issue.subject}")
     if part in ("both", "text"):
         click.echo("----- text/plain -----")
@@ -79,11 +80,10 @@ def test_send(issue_id: int, email: str) -> None:
     issue = _issue(issue_id)
     rendered = render.render_issue(f"[TEST] {issue.subject}", issue.body_markdown)
     user = db.session.query(User).filter_by(email_key=lookup_key(address)).one_or_none()
-    base = current_app.config["BASE_URL"]
     # A real link for an account holder; otherwise the preferences page (no token without a user).
-    url = f"{base}/newsletter"
+    url = external_url("newsletter.preferences")
     if user is not None:
-        url = f"{base}/newsletter/unsubscribe/{unsubscribe_token(user.id, user.email_key)}"
+        url = external_url("newsletter.unsubscribe_page", token=unsubscribe_token(user.id, user.email_key))
     row = enqueue_composed(render.build_message(rendered, address, url), kind="newsletter.test")
     db.session.commit()
     row_id = row.id

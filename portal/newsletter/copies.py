@@ -12,12 +12,12 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import and_, bindparam, select
 
 from portal.accounts.models import User
 from portal.appctx import current_app_object
 from portal.extensions import db
+from portal.links import external_url
 from portal.mail import Kind, returnpath
 from portal.mail.feedback_models import Suppression
 from portal.mail.kinds import Prepared
@@ -67,7 +67,6 @@ def prepare(rows: Sequence[Any]) -> dict[int, Prepared]:
     users = {uid: (email, key) for uid, email, key in
              db.session.execute(_RECIPIENTS, {"ids": [r.user_id for r in rows if r.user_id]}).all()}
     db.session.rollback()
-    base = str(current_app.config["BASE_URL"])
     paths = returnpath.current()
     ready: dict[int, Prepared] = {}
     for row in rows:
@@ -76,7 +75,7 @@ def prepare(rows: Sequence[Any]) -> dict[int, Prepared]:
         if recipient is None or factory is None:
             continue  # erased meanwhile: skipped
         email, key = recipient
-        url = f"{base}/newsletter/unsubscribe/{unsubscribe_token(row.user_id, key)}"
+        url = external_url("newsletter.unsubscribe_page", token=unsubscribe_token(row.user_id, key))
         built = factory.build(email, url, unsubscribe_mailto(paths, row.user_id, key))
         ready[row.id] = Prepared(built.envelope_to, built.raw, built.message_id, built.smtputf8, key)
     return ready

@@ -17,6 +17,7 @@ import nh3
 from flask import current_app, has_app_context, render_template
 from markupsafe import Markup
 
+from portal.links import external_url
 from portal.mail import compose
 
 ALLOWED_TAGS = {
@@ -78,7 +79,7 @@ def render_issue(subject: str, body_markdown: str) -> RenderedIssue:
         "base_url": current_app.config["BASE_URL"],
         "subject": subject,
         "unsubscribe_url": UNSUBSCRIBE_PLACEHOLDER,
-        "preferences_url": current_app.config["BASE_URL"] + "/newsletter",
+        "preferences_url": external_url("newsletter.preferences"),
     }
     text = render_template("email/newsletter.txt", body_text=markdown_to_text(body_markdown), **context)
     body_html = render_template(

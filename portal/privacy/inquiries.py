@@ -19,6 +19,7 @@ from portal import mail
 from portal.addresses import AddressError, email_key, normalise_email
 from portal.db import affected, begin_write, utcnow
 from portal.extensions import db
+from portal.links import external_url
 from portal.privacy.models import TOPICS, Inquiry
 
 log = logging.getLogger("portal.privacy")
@@ -105,7 +106,7 @@ def _notify_dpo(inquiry: Inquiry) -> bool:
         reply_to=inquiry.email or None,
         inquiry=inquiry,
         due=_date(inquiry.due_at),
-        admin_url=current_app.config["BASE_URL"] + "/privacy/inquiries",
+        admin_url=external_url("privacy.desk"),
     )
     return True
 
@@ -120,7 +121,7 @@ def _acknowledge(inquiry: Inquiry) -> None:
         user_id=inquiry.user_id,
         inquiry=inquiry,
         due=_date(inquiry.due_at),
-        contact_url=current_app.config["BASE_URL"] + "/privacy/contact",
+        contact_url=external_url("privacy.contact"),
     )
 
 

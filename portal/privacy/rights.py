@@ -19,6 +19,7 @@ from portal.accounts import signals, throttle
 from portal.appctx import current_app_object
 from portal.db import begin_write, utcnow
 from portal.extensions import db
+from portal.links import external_url
 
 log = logging.getLogger("portal.privacy")
 
@@ -86,8 +87,8 @@ def erase_account(user: Any, password: str) -> str:
             "account_deleted",
             kind="account.deleted",
             forget_address=True,
-            signup_url=current_app.config["BASE_URL"] + "/signup",
-            contact_url=current_app.config["BASE_URL"] + "/privacy/contact",
+            signup_url=external_url("accounts.signup"),
+            contact_url=external_url("privacy.contact"),
         )
 
     erase_user(user, before_commit=farewell)
