@@ -47,13 +47,18 @@ def main() -> int:
         return 1
     equivalent = equivalent_mutants()
     counts = Counter(found.values())
-    considered = {n: s for n, s in found.items() if s != "skipped" and not (n in equivalent and s not in KILLED)}
+    # A stopped (time-bounded) run leaves mutants "not checked": they are reported, not rated.
+    unrated = {"skipped", "not checked"}
+    considered = {n: s for n, s in found.items() if s not in unrated and not (n in equivalent and s not in KILLED)}
     killed = sum(1 for s in considered.values() if s in KILLED)
     rate = 100.0 * killed / len(considered) if considered else 0.0
     survivors = sorted(n for n, s in considered.items() if s not in KILLED)
     stale = sorted(n for n in equivalent if found.get(n) in KILLED or n not in found)
     print(f"mutants: {len(found)} ({', '.join(f'{s} {c}' for s, c in sorted(counts.items()))})")
-    print(f"equivalent (mutation/equivalent.txt): {len(found) - len(considered) - counts.get('skipped', 0)}")
+    equivalent_count = len(found) - len(considered) - sum(counts.get(status, 0) for status in unrated)
+    print(f"equivalent (mutation/equivalent.txt): {equivalent_count}")
+    if counts.get("not checked"):
+        print(f"not checked (the run was stopped before them): {counts['not checked']}")
     print(f"kill rate: {killed}/{len(considered)} = {rate:.1f} % of non-equivalent mutants (target {TARGET:.0f} %)")
     for name in survivors:
         print(f"  survivor [{found[name]}]: {name}   (mutmut show {name})")

@@ -450,7 +450,8 @@ def test_small_contracts_of_the_password_helpers(app):
     assert hash_rounds("garbage") == 0 and hash_rounds("$2b$xx$") == 0
     with app.test_request_context("/", headers={"User-Agent": ""}):
         assert user_agent() == ""
-    with pytest.raises(ValueError, match="needs a user or the typed address's key"), app.test_request_context("/"):
+    misuse = r"^check_password needs a user or the typed address's key$"
+    with pytest.raises(ValueError, match=misuse), app.test_request_context("/"):
         throttle.check_password(None, "x")
 
 
@@ -507,3 +508,24 @@ def test_attempts_at_the_moment_of_a_reset_do_not_count(app):
                                                  outcome="failure", at=changed))
     _add(app, key, [0.0], user_id=user_id)
     assert _delay(app, key, user_id) == 0  # one failure after the change; the five at it are before
+
+
+@pytest.mark.parametrize(
+    ("target", "expected"),
+    [("/a b", "/a b"), ("/X", "/X"), ("/" + "a" * 2047, "/" + "a" * 2047), ("/" + "a" * 2048, "/d"), (5, "/d"),
+     (None, "/d"), ("", "/d"), ("/\x1f", "/d"), ("/a\\b", "/d"), ("//evil.example", "/d"), ("http://x/", "/d"),
+     ("a/b", "/d"), ("/ok?next=/x", "/ok?next=/x")],
+)
+def test_safe_path_bounds(target, expected):
+    from portal.security.redirects import safe_path
+
+    assert safe_path(target, "/d") == expected
+
+
+def test_the_login_cookie_lives_for_session_max_age(make_app):
+    app = make_app(SESSION_MAX_AGE=7200)
+    create_user(app, "cookie@example.com")
+    response = login(set_ip(app.test_client(), OWNER), "cookie@example.com", PASSWORD)
+    [header] = [h for h in response.headers.getlist("Set-Cookie") if h.startswith("portal_sid=")]
+    parts = [p.strip() for p in header.split(";")]
+    assert "Max-Age=7200" in parts and "HttpOnly" in parts and "SameSite=Lax" in parts
