@@ -47,3 +47,10 @@ def test_a_raw_plus_in_the_body_is_a_space_and_is_refused(app, smtp):
     )
     assert response.status_code == 303
     assert client.get("/account").status_code == 200
+
+
+@pytest.mark.parametrize("raw", ["\u0661", "\uff11", "1\n", " 1", "01x", "9999999999"])
+def test_archive_ids_are_ascii_digits_only(client, raw):
+    from urllib.parse import quote
+
+    assert client.get(f"/newsletter/archive/{quote(raw)}").status_code == 404

@@ -8,6 +8,7 @@ from flask_login import current_user, login_required
 from markupsafe import Markup
 
 from portal.extensions import csrf
+from portal.inputs import record_id
 from portal.newsletter import issues, subscriptions
 from portal.newsletter.forms import PreferencesForm
 from portal.newsletter.render import markdown_to_html
@@ -61,9 +62,12 @@ def archive() -> ResponseReturnValue:
     return render_template("newsletter/archive.html", issues=issues.archive())
 
 
-@bp.get("/archive/<int(max=2147483647):issue_id>")  # past int4 the database would raise
-def archived(issue_id: int) -> ResponseReturnValue:
-    issue = issues.archived_issue(issue_id)
+@bp.get("/archive/<issue_id>")
+def archived(issue_id: str) -> ResponseReturnValue:
+    # Werkzeug's int converter reads other scripts' digits ("/archive/\u0661" would be issue 1):
+    # only what our own links write is an id (portal.inputs), and 9 digits stay within int4.
+    number = record_id(issue_id)
+    issue = issues.archived_issue(number) if number is not None else None
     if issue is None:
         abort(404)
     body = Markup(markdown_to_html(issue.body_markdown))  # noqa: S704 - sanitised by nh3
