@@ -336,16 +336,21 @@ def _as_networks(key: str, value: Any) -> list[str]:
     return [str(n.network_address) if n.prefixlen == n.max_prefixlen else str(n) for n in networks]
 
 
-def _check_rate_limits(settings: Mapping[str, Any], keys: tuple[str, ...]) -> None:
+def is_rate_limit(value: object) -> bool:
+    """Whether ``value`` is a Flask-Limiter rate such as "10 per minute;50 per hour"."""
     from limits import parse_many
 
+    try:
+        return isinstance(value, str) and bool(parse_many(value))
+    except ValueError:
+        return False
+
+
+def _check_rate_limits(settings: Mapping[str, Any], keys: tuple[str, ...]) -> None:
     for key in keys:
         rate = settings.get(key)
-        try:
-            if not isinstance(rate, str) or not parse_many(rate):
-                raise ValueError
-        except ValueError:
-            raise ConfigError(f"{ENV_PREFIX}{key}: not a rate limit like '10 per minute', got {rate!r}") from None
+        if not is_rate_limit(rate):
+            raise ConfigError(f"{ENV_PREFIX}{key}: not a rate limit like '10 per minute', got {rate!r}")
 
 
 # --- core checks -----------------------------------------------------------------------------------

@@ -12,9 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
-from limits import parse_many
 
-from portal.config import ENV_PREFIX, ConfigError
+from portal.config import ENV_PREFIX, ConfigError, is_rate_limit
 
 # The VERP tag adds at most ~30 characters; RFC 5321 allows 64 octets in a local part.
 MAX_BOUNCE_LOCAL = 32
@@ -32,11 +31,8 @@ def check(app: Flask) -> None:
     _check_bounce_address(config.get("BOUNCE_ADDRESS"))
     config["SES_TOPIC_ARNS"] = _topic_arns(config.get("SES_TOPIC_ARNS"))
     rate = config.get("SES_HOOK_RATE_LIMIT")
-    try:
-        if not isinstance(rate, str) or not parse_many(rate):
-            raise ValueError
-    except ValueError:
-        raise _fail("SES_HOOK_RATE_LIMIT", f"not a rate limit like '600 per minute', got {rate!r}") from None
+    if not is_rate_limit(rate):
+        raise _fail("SES_HOOK_RATE_LIMIT", f"not a rate limit like '600 per minute', got {rate!r}")
     hosts = config.get("SNS_CERT_HOSTS_FOR_TESTS") or []
     if not isinstance(hosts, list) or not all(isinstance(h, str) and h for h in hosts):
         raise _fail("SNS_CERT_HOSTS_FOR_TESTS", "must be a list of host[:port] strings")

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from flask import Flask
-from limits import parse_many
 
 from portal import ratelimit
-from portal.config import ENV_PREFIX, ConfigError
+from portal.config import ENV_PREFIX, ConfigError, is_rate_limit
 
 
 def init_app(app: Flask) -> None:
@@ -33,8 +32,5 @@ def init_app(app: Flask) -> None:
 def _check_settings(app: Flask) -> None:
     # portal.config validates the core limits; ours is checked here, with the same message shape.
     rate = app.config.get("INQUIRY_RATE_LIMIT")
-    try:
-        if not isinstance(rate, str) or not parse_many(rate):
-            raise ValueError
-    except ValueError:
-        raise ConfigError(f"{ENV_PREFIX}INQUIRY_RATE_LIMIT: not a rate limit like '5 per hour', got {rate!r}") from None
+    if not is_rate_limit(rate):
+        raise ConfigError(f"{ENV_PREFIX}INQUIRY_RATE_LIMIT: not a rate limit like '5 per hour', got {rate!r}")

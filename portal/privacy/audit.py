@@ -15,10 +15,10 @@ from urllib.parse import urlsplit
 
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app
-from limits import parse_many
 from sqlalchemy import func, or_, select
 
 from portal.accounts.models import User
+from portal.config import is_rate_limit
 from portal.extensions import db
 from portal.privacy import inquiries
 
@@ -74,10 +74,7 @@ def check_password_hashing() -> Result:
 def check_login_limit() -> Result:
     name = "login-rate-limit"
     rate = _cfg("LOGIN_RATE_LIMIT")
-    try:
-        if not isinstance(rate, str) or not parse_many(rate):
-            raise ValueError
-    except ValueError:
+    if not is_rate_limit(rate):
         return Result(name, False, f"LOGIN_RATE_LIMIT does not parse: {rate!r}")
     if _cfg("RATELIMIT_ENABLED") is False:
         return Result(name, False, "RATELIMIT_ENABLED is false: no login limit is enforced")
