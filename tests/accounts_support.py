@@ -40,22 +40,12 @@ def login(client: Any, email: str, password: str = PASSWORD, next: str | None = 
 
 
 def create_user(app: Any, email: str = "alice@example.com", password: str = PASSWORD, confirmed: bool = True) -> int:
-    """An account made by the service itself (no HTTP), confirmed unless asked otherwise."""
-    from portal.accounts import service
-    from portal.accounts.models import User
-    from portal.db import utcnow
+    """An account that can sign in (tests.factories.make_user), confirmed unless asked otherwise."""
     from portal.extensions import db
+    from tests.factories import make_user
 
     with app.test_request_context("/"):
-        user = User(
-            email=service.normalise_email(email),
-            email_key=service.email_key(service.normalise_email(email)),
-            password_hash=service.hash_password(password),
-            confirmed_at=utcnow() if confirmed else None,
-        )
-        db.session.add(user)
-        db.session.commit()
-        user_id = user.id
+        user_id = make_user(email, password=password, confirmed=confirmed).id
         db.session.remove()
     return user_id
 

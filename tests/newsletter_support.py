@@ -14,21 +14,15 @@ from portal.db import utcnow
 from portal.extensions import db
 from portal.newsletter import issues
 from portal.newsletter.subscriptions import set_subscription
+from tests import factories
 
 ROOT = Path(__file__).resolve().parent.parent
 BODY = "# Hello\n\nThis month: **news**. [Read more](https://example.org/more).\n"
 
 
 def make_user(email: str, confirmed: bool = True, subscribed: bool = True) -> User:
-    # A real row; the password hash is never used by these tests, so no bcrypt cost per user.
-    confirmed_at = utcnow() if confirmed else None
-    user = User(email=email, email_key=email.lower(), password_hash="unused", confirmed_at=confirmed_at)
-    db.session.add(user)
-    db.session.flush()
-    if subscribed:
-        set_subscription(user, True, "admin")
-    db.session.commit()
-    return user
+    """A subscriber by default (tests.factories.make_user)."""
+    return factories.make_user(email, confirmed=confirmed, subscribed=subscribed)
 
 
 def make_subscribers(count: int, prefix: str = "reader") -> list[str]:

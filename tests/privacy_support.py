@@ -43,6 +43,7 @@ def registered_client(app: Any, smtp: SMTPSink, email: str, ip: str | None = Non
 
 
 def make_admin(app: Any, email: str) -> None:
+    """Make an existing account staff (the account came through the real signup)."""
     with app.app_context():
         user = db.session.scalar(select(User).where(User.email_key == email.lower()))
         assert user is not None

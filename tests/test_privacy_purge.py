@@ -11,17 +11,11 @@ from portal.accounts.models import LoginAttempt, LoginSession, User
 from portal.db import utcnow
 from portal.extensions import db
 from portal.privacy.models import Inquiry
-from portal.security.passwords import hash_password
+from tests.factories import make_user
 
 
 def _user(email, *, confirmed=True, created_days_ago=0):
-    now = utcnow()
-    user = User(email=email, email_key=email.lower(), password_hash=hash_password("x" * 20),
-                created_at=now - timedelta(days=created_days_ago),
-                confirmed_at=now if confirmed else None)
-    db.session.add(user)
-    db.session.flush()
-    return user
+    return make_user(email, confirmed=confirmed, created_days_ago=created_days_ago, commit=False)
 
 
 def _inquiry(ref, *, answered_days_ago=None, email="p@example.com"):
