@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sqlite3
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -87,6 +89,24 @@ def begin_write() -> None:
     """
     if db.session.get_bind().dialect.name == "sqlite":
         write_lock("portal")
+
+
+@contextmanager
+def write_transaction(lock: str | None = None) -> Iterator[Any]:
+    """One write phase: the lock first (``begin_write``, or the advisory lock ``lock`` with
+    ``write_lock``), then the caller's reads and writes, then commit — or roll back on any error.
+
+    Where the lock matters it is taken after slow work such as bcrypt (see ``begin_write``)."""
+    if lock is None:
+        begin_write()
+    else:
+        write_lock(lock)
+    try:
+        yield db.session
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
 
 
 def affected(result: Any) -> int:

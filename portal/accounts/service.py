@@ -18,7 +18,7 @@ from portal.accounts.requestinfo import stored_ip
 from portal.accounts.throttle import attempt_key
 from portal.addresses import MAX_EMAIL_LENGTH, AddressError, email_key, lookup_key
 from portal.appctx import current_app_object
-from portal.db import begin_write, utcnow
+from portal.db import begin_write, utcnow, write_transaction
 from portal.extensions import db
 from portal.links import external_url
 from portal.security.passwords import hash_password, needs_rehash
@@ -137,12 +137,11 @@ def _queue_or_decoy(recipient: User | None, subject: str, template: str, kind: s
     # Read before begin_write(): on SQLite it commits, which would expire the user and cost the
     # real case one more query than the decoy (a timing difference of its own).
     address, user_id = (recipient.email, recipient.id) if recipient is not None else (None, None)
-    begin_write()
-    if address is not None:
-        mail.enqueue(address, subject, template, kind=kind, user_id=user_id, **context)
-    else:
-        mail.enqueue_decoy(subject, template, kind=kind, **context)
-    db.session.commit()
+    with write_transaction():
+        if address is not None:
+            mail.enqueue(address, subject, template, kind=kind, user_id=user_id, **context)
+        else:
+            mail.enqueue_decoy(subject, template, kind=kind, **context)
 
 
 def resend_confirmation(raw_email: str) -> None:
@@ -163,15 +162,14 @@ def confirm(token: str) -> User:
         payload = read_token("confirm", token, CONFIRM_MAX_AGE)
     except TokenError as error:
         raise AccountError(_token_message(error, "confirmation")) from None
-    begin_write()  # read and change under the lock: a link used twice at once confirms once
-    user = _user_from_payload(payload)
-    if user is None or payload.get("e") != _fingerprint(user.email_key):
-        raise AccountError("This confirmation link is not valid. Request a new one below.")
-    if user.is_confirmed:
-        raise AccountError("This address is already confirmed; the link cannot be used again. Please sign in.")
-    user.confirmed_at = utcnow()
-    signals.user_confirmed.send(current_app_object(), user=user)
-    db.session.commit()
+    with write_transaction():  # read and change under the lock: a link used twice at once confirms once
+        user = _user_from_payload(payload)
+        if user is None or payload.get("e") != _fingerprint(user.email_key):
+            raise AccountError("This confirmation link is not valid. Request a new one below.")
+        if user.is_confirmed:
+            raise AccountError("This address is already confirmed; the link cannot be used again. Please sign in.")
+        user.confirmed_at = utcnow()
+        signals.user_confirmed.send(current_app_object(), user=user)
     return user
 
 
@@ -229,19 +227,18 @@ def recent_attempts(user: User, limit: int = 10) -> list[LoginAttempt]:
 
 
 def _record_attempt(ip: str, key: str, user: User | None, outcome: str, new_hash: str | None = None) -> None:
-    begin_write()
-    if user is not None and new_hash is not None:
-        user.password_hash = new_hash
-    db.session.add(
-        LoginAttempt(
-            ip=ip,
-            email_key=key,
-            user_id=user.id if user else None,
-            success=outcome == "success",
-            outcome=outcome,
+    with write_transaction():
+        if user is not None and new_hash is not None:
+            user.password_hash = new_hash
+        db.session.add(
+            LoginAttempt(
+                ip=ip,
+                email_key=key,
+                user_id=user.id if user else None,
+                success=outcome == "success",
+                outcome=outcome,
+            )
         )
-    )
-    db.session.commit()
 
 
 def login(raw_email: str, password: str) -> LoginResult:
@@ -281,17 +278,16 @@ def user_for_reset(token: str, lock: bool = False) -> User:
 
 def reset_password(token: str, new_password: str) -> User:
     new_hash = _new_password_hash(user_for_reset(token), new_password)
-    begin_write()
-    # Again, under the lock (SQLite) / with the row locked and re-read (PostgreSQL): two
-    # submissions of one link at once make one reset.
-    user = user_for_reset(token, lock=True)
-    user.password_hash, user.password_changed_at = new_hash, utcnow()
-    if not user.is_confirmed:
-        # The link reached the inbox, which is what confirmation proves.
-        user.confirmed_at = utcnow()
-        signals.user_confirmed.send(current_app_object(), user=user)
-    _notify_password_changed(user)
-    db.session.commit()
+    with write_transaction():
+        # Again, under the lock (SQLite) / with the row locked and re-read (PostgreSQL): two
+        # submissions of one link at once make one reset.
+        user = user_for_reset(token, lock=True)
+        user.password_hash, user.password_changed_at = new_hash, utcnow()
+        if not user.is_confirmed:
+            # The link reached the inbox, which is what confirmation proves.
+            user.confirmed_at = utcnow()
+            signals.user_confirmed.send(current_app_object(), user=user)
+        _notify_password_changed(user)
     sessions.end_all_sessions(user)
     return user
 
@@ -300,10 +296,9 @@ def change_password(user: User, current_password: str, new_password: str, keep: 
     if not throttle.password_ok(user, current_password):
         raise AccountError("Your current password is not correct.")
     new_hash = _new_password_hash(user, new_password)
-    begin_write()
-    user.password_hash, user.password_changed_at = new_hash, utcnow()
-    _notify_password_changed(user)
-    db.session.commit()
+    with write_transaction():
+        user.password_hash, user.password_changed_at = new_hash, utcnow()
+        _notify_password_changed(user)
     sessions.end_all_sessions(user, keep=keep)
 
 
@@ -332,28 +327,27 @@ def request_email_change(user: User, password: str, raw_new_email: str) -> None:
     new_email = normalise_email(raw_new_email)
     if email_key(new_email) == user.email_key:
         raise AccountError("That is already your address.")
-    begin_write()
-    taken = db.session.scalar(select(User.id).where(User.email_key == email_key(new_email)))
-    if taken:
-        # Do not reveal that the address has an account; tell its owner instead.
-        mail.enqueue(
-            new_email,
-            f"Someone tried to use your address at {current_app.config['SITE_NAME']}",
-            "email_taken",
-            kind="account.email-taken",
-            user_id=taken,
-        )
-    else:
-        mail.enqueue(
-            new_email,
-            f"Confirm your new email address for {current_app.config['SITE_NAME']}",
-            "email_change",
-            kind="account.email-change",
-            user_id=user.id,
-            confirm_url=link("accounts.confirm_email_change", token=email_change_token(user, new_email)),
-            hours=EMAIL_CHANGE_MAX_AGE // 3600,
-        )
-    db.session.commit()
+    with write_transaction():
+        taken = db.session.scalar(select(User.id).where(User.email_key == email_key(new_email)))
+        if taken:
+            # Do not reveal that the address has an account; tell its owner instead.
+            mail.enqueue(
+                new_email,
+                f"Someone tried to use your address at {current_app.config['SITE_NAME']}",
+                "email_taken",
+                kind="account.email-taken",
+                user_id=taken,
+            )
+        else:
+            mail.enqueue(
+                new_email,
+                f"Confirm your new email address for {current_app.config['SITE_NAME']}",
+                "email_change",
+                kind="account.email-change",
+                user_id=user.id,
+                confirm_url=link("accounts.confirm_email_change", token=email_change_token(user, new_email)),
+                hours=EMAIL_CHANGE_MAX_AGE // 3600,
+            )
 
 
 def confirm_email_change(token: str) -> User:
@@ -387,15 +381,14 @@ def confirm_email_change(token: str) -> User:
 
 def create_admin(raw_email: str, password: str) -> User:
     email = normalise_email(raw_email)
-    begin_write()
-    user = db.session.scalar(select(User).where(User.email_key == email_key(email)))
-    if user is None:
-        problem = password_problem(password, [email])
-        if problem:
-            raise AccountError(problem)
-        user = User(email=email, email_key=email_key(email), password_hash=hash_password(password))
-        user.confirmed_at = utcnow()
-        db.session.add(user)
-    user.is_admin = True
-    db.session.commit()
+    with write_transaction():
+        user = db.session.scalar(select(User).where(User.email_key == email_key(email)))
+        if user is None:
+            problem = password_problem(password, [email])
+            if problem:
+                raise AccountError(problem)
+            user = User(email=email, email_key=email_key(email), password_hash=hash_password(password))
+            user.confirmed_at = utcnow()
+            db.session.add(user)
+        user.is_admin = True
     return user

@@ -16,7 +16,7 @@ from sqlalchemy import delete, or_, select, update
 from portal import cookies
 from portal.accounts.models import LoginSession, User
 from portal.accounts.requestinfo import stored_ip, stored_user_agent
-from portal.db import affected, begin_write, utcnow
+from portal.db import affected, utcnow, write_transaction
 from portal.extensions import db, login_manager
 
 MAX_COOKIE_LENGTH = 128
@@ -46,19 +46,18 @@ def is_expired(record: LoginSession, now: datetime | None = None) -> bool:
 def start_session(user: User) -> str:
     """Create a fresh session for ``user`` and schedule its cookie; returns the raw id."""
     raw = secrets.token_urlsafe(32)
-    begin_write()
-    now = utcnow()
-    record = LoginSession(
-        token_hash=_hash(raw),
-        user_id=user.id,
-        created_at=now,
-        last_seen_at=now,
-        reauthenticated_at=now,
-        ip=stored_ip(),
-        user_agent=stored_user_agent(),
-    )
-    db.session.add(record)
-    db.session.commit()
+    with write_transaction():
+        now = utcnow()
+        record = LoginSession(
+            token_hash=_hash(raw),
+            user_id=user.id,
+            created_at=now,
+            last_seen_at=now,
+            reauthenticated_at=now,
+            ip=stored_ip(),
+            user_agent=stored_user_agent(),
+        )
+        db.session.add(record)
     # No fixation: a new id at every login, and the signed Flask cookie (CSRF token) is renewed.
     session.clear()
     g.login_cookie = raw
@@ -137,9 +136,8 @@ def session_of(user: User, session_id: int) -> LoginSession | None:
 
 def revoke(session_id: int) -> None:
     """End one session by id (a bulk delete: no error if a concurrent request ended it first)."""
-    begin_write()
-    db.session.execute(delete(LoginSession).where(LoginSession.id == session_id))
-    db.session.commit()
+    with write_transaction():
+        db.session.execute(delete(LoginSession).where(LoginSession.id == session_id))
 
 
 def end_session(record: LoginSession | None) -> None:
@@ -152,33 +150,30 @@ def end_session(record: LoginSession | None) -> None:
 
 def end_all_sessions(user: User, keep: LoginSession | None = None) -> int:
     user_id, keep_id = user.id, keep.id if keep is not None else None
-    begin_write()
-    statement = delete(LoginSession).where(LoginSession.user_id == user_id)
-    if keep_id is not None:
-        statement = statement.where(LoginSession.id != keep_id)
-    count = affected(db.session.execute(statement))
-    db.session.commit()
+    with write_transaction():
+        statement = delete(LoginSession).where(LoginSession.user_id == user_id)
+        if keep_id is not None:
+            statement = statement.where(LoginSession.id != keep_id)
+        count = affected(db.session.execute(statement))
     return count
 
 
 def purge_expired(now: datetime | None = None) -> int:
     now = now or utcnow()
-    begin_write()
-    idle_cut = now - idle_timeout()
-    age_cut = now - max_age()
-    statement = delete(LoginSession).where(
-        or_(LoginSession.last_seen_at <= idle_cut, LoginSession.created_at <= age_cut)
-    )
-    count = affected(db.session.execute(statement))
-    db.session.commit()
+    with write_transaction():
+        idle_cut = now - idle_timeout()
+        age_cut = now - max_age()
+        statement = delete(LoginSession).where(
+            or_(LoginSession.last_seen_at <= idle_cut, LoginSession.created_at <= age_cut)
+        )
+        count = affected(db.session.execute(statement))
     return count
 
 
 def mark_reauthenticated(record: LoginSession) -> None:
     record_id = record.id
-    begin_write()
-    db.session.execute(update(LoginSession).where(LoginSession.id == record_id).values(reauthenticated_at=utcnow()))
-    db.session.commit()
+    with write_transaction():
+        db.session.execute(update(LoginSession).where(LoginSession.id == record_id).values(reauthenticated_at=utcnow()))
 
 
 def recently_reauthenticated(record: LoginSession | None, seconds: int = 300) -> bool:

@@ -25,7 +25,7 @@ from werkzeug.exceptions import TooManyRequests
 from portal.accounts.models import LoginAttempt, User
 from portal.accounts.requestinfo import stored_ip
 from portal.addresses import lookup_key
-from portal.db import begin_write, utcnow
+from portal.db import utcnow, write_transaction
 from portal.extensions import db
 from portal.security.passwords import dummy_verify, verify_password
 
@@ -93,9 +93,8 @@ class TooManyPasswordChecks(TooManyRequests):
 
 def record_attempt(ip: str, key: str, user: User | None, outcome: str) -> None:
     """Record a refused check: ``failure`` or ``throttled`` (never a success, so success=False)."""
-    begin_write()
-    db.session.add(LoginAttempt(ip=ip, email_key=key, user_id=user.id if user else None, outcome=outcome))
-    db.session.commit()
+    with write_transaction():
+        db.session.add(LoginAttempt(ip=ip, email_key=key, user_id=user.id if user else None, outcome=outcome))
 
 
 def check_password(user: User | None, password: str, key: str | None = None) -> PasswordCheck:

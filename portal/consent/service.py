@@ -16,7 +16,7 @@ from werkzeug.wrappers import Response
 
 from portal.consent import registry, state, texts
 from portal.consent.models import ConsentRecord, ConsentSnapshot
-from portal.db import affected, begin_write, utcnow
+from portal.db import affected, utcnow, write_transaction
 from portal.extensions import db
 
 ACTIONS = ("accept_all", "reject_all", "save")
@@ -77,16 +77,16 @@ def record_decision(
     # One browser keeps its consent id across decisions, so its history reads as one story.
     consent_id = previous.consent_id if previous is not None else state.new_consent_id()
     decision = state.Decision(consent_id, registry.revision(), granted, now)
-    begin_write()  # SQLite: concurrent first visitors queue here instead of "database is locked"
-    snapshot = current_snapshot()
-    db.session.add(
-        ConsentRecord(
-            consent_id=consent_id, decided_at=now, expires_at=decision.expires_at, action=action,
-            granted=",".join(sorted(granted)), refused=",".join(refused), revision=decision.revision,
-            snapshot=snapshot, via=via if via in ("form", "script") else "form", user_id=user_id,
+    # SQLite: concurrent first visitors queue here instead of "database is locked"
+    with write_transaction():
+        snapshot = current_snapshot()
+        db.session.add(
+            ConsentRecord(
+                consent_id=consent_id, decided_at=now, expires_at=decision.expires_at, action=action,
+                granted=",".join(sorted(granted)), refused=",".join(refused), revision=decision.revision,
+                snapshot=snapshot, via=via if via in ("form", "script") else "form", user_id=user_id,
+            )
         )
-    )
-    db.session.commit()
     return decision
 
 

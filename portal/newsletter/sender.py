@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import func, select, update
 
 from portal.appctx import current_app_object
-from portal.db import begin_write, utcnow
+from portal.db import utcnow, write_transaction
 from portal.extensions import db
 from portal.mail import status as queue
 from portal.mail.engine import Engine, Options, Outcome, Paused, next_due
@@ -52,9 +52,8 @@ class Sender:
             raise issues.IssueError(f"Issue {self.issue_id} has not been started; start it with the send command.")
         db.session.rollback()
         if self.options.resend_uncertain:
-            begin_write()
-            queue.requeue((UNCERTAIN,), issue_id=self.issue_id)
-            db.session.commit()
+            with write_transaction():
+                queue.requeue((UNCERTAIN,), issue_id=self.issue_id)
         app = current_app_object()
         o = self.options
         options = Options(issue_id=self.issue_id, batch_size=o.batch_size, lease=o.lease, rate=o.rate,
@@ -75,13 +74,13 @@ class Sender:
 
 def finish_if_done(issue_id: int) -> bool:
     """An issue is finished once none of its copies is waiting, retrying or being handed over."""
-    begin_write()  # read-then-write: on SQLite take the write lock first
-    open_rows = db.session.scalar(
-        select(func.count()).select_from(Delivery).where(Delivery.issue_id == issue_id, Delivery.status.in_(OPEN))
-    )
-    if not open_rows:
-        db.session.execute(
-            update(Issue).where(Issue.id == issue_id, Issue.finished_at.is_(None)).values(finished_at=utcnow())
+    # read-then-write: on SQLite take the write lock first
+    with write_transaction():
+        open_rows = db.session.scalar(
+            select(func.count()).select_from(Delivery).where(Delivery.issue_id == issue_id, Delivery.status.in_(OPEN))
         )
-    db.session.commit()
+        if not open_rows:
+            db.session.execute(
+                update(Issue).where(Issue.id == issue_id, Issue.finished_at.is_(None)).values(finished_at=utcnow())
+            )
     return not open_rows

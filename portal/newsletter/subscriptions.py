@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 
 from portal.accounts.models import User
-from portal.db import utcnow, write_lock
+from portal.db import utcnow, write_transaction
 from portal.extensions import db
 from portal.mail.returnpath import ReturnPaths
 from portal.newsletter.models import SOURCES, Subscription, SubscriptionEvent
@@ -58,18 +58,17 @@ def change(user: User, subscribed: bool, source: str, note: str = "") -> bool:
 
     The write lock first: on SQLite a read-then-write transaction racing a sender's commits
     would fail with "database is locked" instead of waiting (PostgreSQL: an advisory lock)."""
-    write_lock("newsletter-subscription")
-    if subscribed and source == "preferences":
-        # The person, signed in, asks for the newsletter again: that lifts a suppression of their
-        # address (an old bounce, or a complaint they now take back), or they would never get it.
-        from portal.mail import suppression
+    with write_transaction("newsletter-subscription"):
+        if subscribed and source == "preferences":
+            # The person, signed in, asks for the newsletter again: that lifts a suppression of their
+            # address (an old bounce, or a complaint they now take back), or they would never get it.
+            from portal.mail import suppression
 
-        found = suppression.find(user.email_key)
-        if found is not None:
-            suppression.lift(user.email_key)
-            note = note or f"suppression ({found.reason}) lifted by subscribing again"
-    changed = set_subscription(user, subscribed, source, note)
-    db.session.commit()
+            found = suppression.find(user.email_key)
+            if found is not None:
+                suppression.lift(user.email_key)
+                note = note or f"suppression ({found.reason}) lifted by subscribing again"
+        changed = set_subscription(user, subscribed, source, note)
     return changed
 
 
@@ -156,13 +155,12 @@ def suppress(raw_email: str, reason: str) -> User:
                                 "(`--from-file` puts addresses without an account on the suppression list).")
     from portal.mail import suppression as mail_suppression
 
-    write_lock("newsletter-subscription")
-    # On the mail suppression list too, so no bulk mail reaches the address whatever happens to
-    # the subscription later (an import, a second account with the same address after erasure).
-    mail_suppression.suppress(user.email_key, _LIST_REASONS[reason], "cli", user_id=user.id,
-                              detail=f"suppressed by operator ({reason})")
-    set_subscription(user, False, reason, note=f"suppressed by operator ({reason})")
-    db.session.commit()
+    with write_transaction("newsletter-subscription"):
+        # On the mail suppression list too, so no bulk mail reaches the address whatever happens to
+        # the subscription later (an import, a second account with the same address after erasure).
+        mail_suppression.suppress(user.email_key, _LIST_REASONS[reason], "cli", user_id=user.id,
+                                  detail=f"suppressed by operator ({reason})")
+        set_subscription(user, False, reason, note=f"suppressed by operator ({reason})")
     return user
 
 

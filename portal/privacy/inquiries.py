@@ -17,7 +17,7 @@ from sqlalchemy import delete, func, or_, select
 
 from portal import mail
 from portal.addresses import AddressError, email_key, normalise_email
-from portal.db import affected, begin_write, utcnow
+from portal.db import affected, utcnow, write_transaction
 from portal.extensions import db
 from portal.links import external_url
 from portal.privacy.models import TOPICS, Inquiry
@@ -72,24 +72,24 @@ def submit(raw_email: str, topic: str, raw_message: str, user: Any = None) -> In
         raise InquiryError("Please choose a topic from the list.")
     text = clean_message(raw_message)
     now = utcnow()
-    begin_write()  # SQLite: concurrent submissions queue instead of failing with "database is locked"
-    inquiry = Inquiry(
-        reference=new_reference(),
-        created_at=now,
-        due_at=one_month_later(now),
-        topic=topic,
-        email=address,
-        email_key=email_key(address),
-        message=text,
-        user_id=getattr(user, "id", None),
-    )
-    db.session.add(inquiry)
-    db.session.flush()
-    # The case and both its emails are committed together: a mail outage delays them, never
-    # loses them, and a request with a legal deadline is never acknowledged without its notice.
-    inquiry.dpo_notified = _notify_dpo(inquiry)
-    _acknowledge(inquiry)
-    db.session.commit()
+    # SQLite: concurrent submissions queue instead of failing with "database is locked"
+    with write_transaction():
+        inquiry = Inquiry(
+            reference=new_reference(),
+            created_at=now,
+            due_at=one_month_later(now),
+            topic=topic,
+            email=address,
+            email_key=email_key(address),
+            message=text,
+            user_id=getattr(user, "id", None),
+        )
+        db.session.add(inquiry)
+        db.session.flush()
+        # The case and both its emails are committed together: a mail outage delays them, never
+        # loses them, and a request with a legal deadline is never acknowledged without its notice.
+        inquiry.dpo_notified = _notify_dpo(inquiry)
+        _acknowledge(inquiry)
     return inquiry
 
 
@@ -149,17 +149,16 @@ def find(reference: str) -> Inquiry | None:
 
 
 def mark_answered(reference: str) -> Inquiry:
-    begin_write()
-    inquiry = find(reference)
-    if inquiry is None:
-        raise InquiryError(f"No inquiry with reference {reference!r}.")
-    if inquiry.status == "answered":
-        raise InquiryError(f"Inquiry {inquiry.reference} is already answered.")
-    inquiry.status = "answered"
-    inquiry.answered_at = utcnow()
-    if inquiry.redact_on_close:
-        _redact(inquiry)
-    db.session.commit()
+    with write_transaction():
+        inquiry = find(reference)
+        if inquiry is None:
+            raise InquiryError(f"No inquiry with reference {reference!r}.")
+        if inquiry.status == "answered":
+            raise InquiryError(f"Inquiry {inquiry.reference} is already answered.")
+        inquiry.status = "answered"
+        inquiry.answered_at = utcnow()
+        if inquiry.redact_on_close:
+            _redact(inquiry)
     return inquiry
 
 

@@ -17,8 +17,7 @@ from flask import current_app
 from portal import mail, personal_data
 from portal.accounts import signals, throttle
 from portal.appctx import current_app_object
-from portal.db import begin_write, utcnow
-from portal.extensions import db
+from portal.db import utcnow, write_transaction
 from portal.links import external_url
 
 log = logging.getLogger("portal.privacy")
@@ -60,18 +59,13 @@ def check_password(user: Any, password: str) -> None:
 
 def erase_user(user: Any, before_commit: Callable[[], object] | None = None) -> None:
     """Erase ``user`` everywhere in one transaction: every handler in registry order, then commit."""
-    begin_write()
-    try:
+    with write_transaction():
         # Receivers of the accounts signal run inside this same transaction.
         signals.user_deleting.send(current_app_object(), user=user)
         for handler in personal_data.handlers():
             handler.erase(user)
         if before_commit is not None:
             before_commit()
-        db.session.commit()
-    except Exception:
-        db.session.rollback()
-        raise
 
 
 def erase_account(user: Any, password: str) -> str:
