@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 from datetime import datetime
-from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app, url_for
+
+from portal.static_files import content_hash
 
 
 def to_local(value: datetime) -> datetime:
@@ -23,22 +23,14 @@ def localtime(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return f"{local.strftime(fmt)} {local.tzname()}"
 
 
-@lru_cache(maxsize=256)
-def _content_hash(path: str, mtime_ns: int) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:12]
-
-
 def asset(filename: str) -> str:
     """The URL of a file under portal/static, versioned by its content (``?v=<hash>``).
 
     The URL changes whenever the file does, so the static files can be cached for a year as
     immutable (see portal.static_files) and a new release is still picked up at once.
     """
-    folder = current_app.static_folder or ""
-    path = Path(folder, filename)
-    try:
-        version = _content_hash(str(path), path.stat().st_mtime_ns)
-    except OSError:
+    version = content_hash(Path(current_app.static_folder or "", filename))
+    if version is None:
         return url_for("static", filename=filename)
     return url_for("static", filename=filename, v=version)
 
