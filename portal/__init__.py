@@ -10,7 +10,7 @@ from flask import Flask
 
 from portal import config as config_module
 from portal import db as db_module
-from portal import errors, log, ratelimit, templating
+from portal import errors, log, ratelimit, static_files, templating
 from portal import extensions as ext
 from portal.config import ConfigError
 from portal.security import headers, proxies
@@ -29,6 +29,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     )
     load_config(app, overrides)
     configure_logging(app)
+    static_files.init_app(app)  # inside the proxy fix, which wraps it below
     apply_proxy_fix(app)
     register_extensions(app)
     register_blueprints(app)

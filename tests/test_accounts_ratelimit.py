@@ -140,15 +140,15 @@ def test_signup_reset_and_resend_are_limited_per_ip(make_app, smtp):
     signups = [
         post_form(client, "/signup", {"email": f"s{i}@example.com", "password": PASSWORD}).status_code for i in range(3)
     ]
-    assert signups == [200, 200, 429]
+    assert signups == [303, 303, 429]
     resets = [post_form(client, "/reset-password", {"email": "s0@example.com"}).status_code for _ in range(3)]
-    assert resets == [200, 200, 429]
+    assert resets == [303, 303, 429]
     resends = [post_form(client, "/confirm/resend", {"email": "s0@example.com"}).status_code for _ in range(3)]
-    assert resends == [200, 200, 429]
+    assert resends == [303, 303, 429]
     # Two signups, two resets (one known address), two resends: six messages, no more.
     assert len(smtp.wait_for(6)) == 6
     other = set_ip(app.test_client(), "198.51.100.9")
-    assert post_form(other, "/signup", {"email": "t@example.com", "password": PASSWORD}).status_code == 200
+    assert post_form(other, "/signup", {"email": "t@example.com", "password": PASSWORD}).status_code == 303
 
 
 def test_password_checks_in_account_settings_are_limited_too(make_app, smtp):

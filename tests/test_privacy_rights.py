@@ -97,7 +97,8 @@ def test_reauthentication_window_is_the_setting(make_app, smtp):
 
 def test_account_page_offers_export_and_delete(app, smtp):
     client = registered_client(app, smtp, VICTIM)
-    page = client.get("/account").get_data(as_text=True)
+    assert 'href="/account/data"' in client.get("/account").get_data(as_text=True)  # its own section
+    page = client.get("/account/data").get_data(as_text=True)
     assert 'href="/account/export"' in page
     assert 'action="/account/delete"' in page and 'id="delete-password"' in page
 

@@ -36,7 +36,7 @@ class ChangePasswordForm(FlaskForm):
 
 
 class ChangeEmailForm(FlaskForm):
-    password = PasswordField("Your password", validators=SECRET)
+    password = PasswordField("Current password", validators=SECRET)
     new_email = StringField("New email address", validators=EMAIL)
 
 

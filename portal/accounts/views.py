@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_login import current_user, login_required
 
-from portal.accounts import service, sessions
+from portal.accounts import devices, service, sessions
 from portal.accounts.forms import (
     ChangeEmailForm,
     ChangePasswordForm,
@@ -19,23 +17,55 @@ from portal.accounts.forms import (
     RevokeSessionForm,
     SignupForm,
 )
+from portal.accounts.password_policy import password_problem
 from portal.accounts.service import AccountError
 from portal.inputs import record_id
 from portal.security.redirects import safe_path
 
 bp = Blueprint("accounts", __name__)
+bp.add_app_template_filter(devices.describe, "device")
+bp.add_app_template_filter(devices.ago, "ago")
+
+CHECK_INBOX = ("signup", "reset", "resend")
+
+
+def _check_inbox(purpose: str) -> ResponseReturnValue:
+    # Post/redirect/get: a reload of the next page shows it again instead of re-sending the form.
+    return redirect(url_for("accounts.check_inbox", purpose=purpose), 303)
+
+
+@bp.get("/check-inbox/<any(signup, reset, resend):purpose>")
+def check_inbox(purpose: str) -> ResponseReturnValue:
+    return render_template("accounts/check_inbox.html", purpose=purpose)
+
+
+def _user_words(email: str) -> list[str]:
+    return [email, email.split("@")[0], current_app.config["SITE_NAME"]]
+
+
+def _signup_problems(form: SignupForm) -> bool:
+    """Every problem of a signup at once (the service stops at the first), tied to its field."""
+    email = ""
+    try:
+        email = service.normalise_email(form.email.data)
+    except AccountError as error:
+        form.email.errors.append(str(error))
+    problem = password_problem(form.password.data, _user_words(email) if email else [])
+    if problem:
+        form.password.errors.append(problem)
+    return bool(form.email.errors or form.password.errors)
 
 
 @bp.route("/signup", methods=["GET", "POST"])
 def signup() -> ResponseReturnValue:
     form = SignupForm()
-    if form.validate_on_submit():
+    if form.validate_on_submit() and not _signup_problems(form):
         try:
             service.signup(form.email.data, form.password.data, bool(form.newsletter.data))
         except AccountError as error:
             form.form_errors.append(str(error))
         else:
-            return render_template("accounts/check_inbox.html", purpose="signup")
+            return _check_inbox("signup")
     return render_template("accounts/signup.html", form=form), 400 if form.is_submitted() else 200
 
 
@@ -54,7 +84,7 @@ def resend_confirmation() -> ResponseReturnValue:
     form = EmailForm()
     if form.validate_on_submit():
         service.resend_confirmation(form.email.data)
-        return render_template("accounts/check_inbox.html", purpose="resend")
+        return _check_inbox("resend")
     return render_template("accounts/resend.html", form=form), 400 if form.is_submitted() else 200
 
 
@@ -108,7 +138,7 @@ def reset_request() -> ResponseReturnValue:
     form = EmailForm()
     if form.validate_on_submit():
         service.request_reset(form.email.data)
-        return render_template("accounts/check_inbox.html", purpose="reset")
+        return _check_inbox("reset")
     return render_template("accounts/reset_request.html", form=form), 400 if form.is_submitted() else 200
 
 
@@ -134,19 +164,45 @@ def reset_password(token: str) -> ResponseReturnValue:
 @bp.get("/account")
 @login_required
 def account() -> ResponseReturnValue:
-    return _render_account()
-
-
-def _render_account(status: int = 200, **forms: Any) -> ResponseReturnValue:
     return render_template(
         "accounts/account.html",
-        password_form=forms.get("password_form") or ChangePasswordForm(formdata=None),
-        email_form=forms.get("email_form") or ChangeEmailForm(formdata=None),
+        section="overview",
         sessions=sessions.live_sessions(current_user),
         current=sessions.current_session(),
+        attempts=service.recent_attempts(current_user, limit=3),
+    )
+
+
+@bp.get("/account/security")
+@login_required
+def security() -> ResponseReturnValue:
+    return _render_security()
+
+
+def _render_security(status: int = 200, form: ChangePasswordForm | None = None) -> ResponseReturnValue:
+    return render_template(
+        "accounts/security.html",
+        section="security",
+        password_form=form or ChangePasswordForm(formdata=None),
         attempts=service.recent_attempts(current_user),
-        post_form=PostForm(formdata=None),
     ), status
+
+
+@bp.get("/account/email")
+@login_required
+def email_settings() -> ResponseReturnValue:
+    return _render_email()
+
+
+def _render_email(status: int = 200, form: ChangeEmailForm | None = None) -> ResponseReturnValue:
+    return render_template("accounts/email.html", section="email",
+                           email_form=form or ChangeEmailForm(formdata=None)), status
+
+
+@bp.get("/account/data")
+@login_required
+def your_data() -> ResponseReturnValue:
+    return render_template("accounts/data.html", section="data")
 
 
 @bp.post("/account/password")
@@ -154,15 +210,21 @@ def _render_account(status: int = 200, **forms: Any) -> ResponseReturnValue:
 def change_password() -> ResponseReturnValue:
     form = ChangePasswordForm()
     if form.validate_on_submit():
+        # The service stops at its first problem; the new password's own problem is known
+        # beforehand, so a wrong current password and a weak new one are both reported.
+        weak = password_problem(form.new_password.data, _user_words(current_user.email))
         try:
             service.change_password(current_user, form.current_password.data, form.new_password.data,
                                     keep=sessions.current_session())
         except AccountError as error:
-            form.form_errors.append(str(error))
+            if str(error) != weak:
+                form.current_password.errors.append(str(error))
+            if weak:
+                form.new_password.errors.append(weak)
         else:
             flash("Your password is changed. Every other session was signed out.", "success")
-            return redirect(url_for("accounts.account"))
-    return _render_account(400, password_form=form)
+            return redirect(url_for("accounts.security"))
+    return _render_security(400, form)
 
 
 @bp.post("/account/email")
@@ -170,14 +232,25 @@ def change_password() -> ResponseReturnValue:
 def change_email() -> ResponseReturnValue:
     form = ChangeEmailForm()
     if form.validate_on_submit():
+        address_problem = ""
+        try:
+            service.normalise_email(form.new_email.data)
+        except AccountError as error:
+            address_problem = str(error)
         try:
             service.request_email_change(current_user, form.password.data, form.new_email.data)
         except AccountError as error:
-            form.form_errors.append(str(error))
+            if address_problem:
+                form.new_email.errors.append(address_problem)
+            if str(error) != address_problem:
+                # A well-formed address fails only on the password, or on being the current one.
+                same = not address_problem and service.email_key(
+                    service.normalise_email(form.new_email.data)) == current_user.email_key
+                (form.new_email if same else form.password).errors.append(str(error))
         else:
             flash("We sent a confirmation link to the new address. Your address changes once you open it.", "success")
-            return redirect(url_for("accounts.account"))
-    return _render_account(400, email_form=form)
+            return redirect(url_for("accounts.email_settings"))
+    return _render_email(400, form)
 
 
 @bp.get("/account/email/confirm/<token>")
@@ -193,7 +266,7 @@ def confirm_email_change(token: str) -> ResponseReturnValue:
 @bp.get("/account/sessions")
 @login_required
 def list_sessions() -> ResponseReturnValue:
-    return render_template("accounts/sessions.html", sessions=sessions.live_sessions(current_user),
+    return render_template("accounts/sessions.html", section="sessions", sessions=sessions.live_sessions(current_user),
                            current=sessions.current_session(), form=RevokeSessionForm(formdata=None))
 
 

@@ -27,6 +27,9 @@ class PageConsent:
     decision: state.Decision | None
     tags: Tags
     next_path: str
+    # The banner is back because the services changed since this earlier decision (else None).
+    previous: state.Decision | None = None
+    gpc: bool = False  # the browser sends Global Privacy Control (Sec-GPC: 1)
 
 
 def tags_for(granted: frozenset[str]) -> Tags:
@@ -50,20 +53,37 @@ def _next_path() -> str:
     return safe_path(path)
 
 
+def gpc_signal() -> bool:
+    """Global Privacy Control: ``Sec-GPC: 1`` refuses every optional category until the person
+    explicitly decides otherwise (a decision of their own, in the cookie, then counts)."""
+    return request.headers.get("Sec-GPC", "").strip() == "1"
+
+
+def previous_decision() -> state.Decision | None:
+    """A valid decision for an older revision of the registry: why the banner asks again."""
+    decision = state.cookie_decision()
+    return decision if decision is not None and not decision.is_current else None
+
+
 def context() -> dict[str, Any]:
     if not has_request_context() or request.blueprint == "static":
         return {}
     reg = registry.registry()
     decision = state.current_decision()
+    gpc = gpc_signal()
     return {
         "consent": PageConsent(
             # Nothing to ask about (no optional service configured) means no banner at all, and
             # the cookie page is the full form already.
-            show_banner=decision is None and bool(reg.services) and request.endpoint != "consent.cookies",
+            # Global Privacy Control already said no: no banner, nothing optional loads.
+            show_banner=(decision is None and not gpc and bool(reg.services)
+                         and request.endpoint != "consent.cookies"),
             banner=texts.banner(reg, current_app.config["SITE_NAME"]),
             buttons=texts.BUTTONS,
             decision=decision,
             tags=tags_for(state.granted_categories()),
             next_path=_next_path(),
+            previous=previous_decision() if decision is None else None,
+            gpc=gpc,
         )
     }

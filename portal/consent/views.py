@@ -20,7 +20,6 @@ def _wants_json() -> bool:
 
 
 
-
 @bp.post("/consent")
 def decide() -> ResponseReturnValue:
     action = request.form.get("action", "")
@@ -59,6 +58,19 @@ def decide() -> ResponseReturnValue:
     return response
 
 
+def cookie_rows(reg: registry.Registry, category: str) -> list[tuple[registry.CookieSpec, list[str]]]:
+    """Each cookie of a category once, with every service that sets it (GA4 and GTM share _ga)."""
+    rows: dict[str, tuple[registry.CookieSpec, list[str]]] = {}
+    for service_ in reg.services:
+        if service_.category != category:
+            continue
+        for cookie in service_.cookies:
+            _spec, titles = rows.setdefault(cookie.name, (cookie, []))
+            if service_.title not in titles:
+                titles.append(service_.title)
+    return list(rows.values())
+
+
 @bp.get("/cookies")
 def cookies() -> str:
     reg = registry.registry()
@@ -70,4 +82,6 @@ def cookies() -> str:
         decision=state.current_decision(),
         granted=state.granted_categories(),
         next_path=safe_path(request.args.get("next"), default=url_for("consent.cookies")),
+        cookie_rows={c: cookie_rows(reg, c) for c in reg.categories_in_use()},
+        gpc=page.gpc_signal(),
     )

@@ -62,10 +62,21 @@ def apply_headers(response: Response) -> Response:
     headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=(), interest-cohort=()")
     if current_app.config["PRODUCTION"]:
         headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
-    if response.mimetype == "text/html" or "Set-Cookie" in headers:
-        # Personal pages and cookie-setting responses must not be stored by shared caches.
+    if "Set-Cookie" in headers or _personal():
+        # Personal pages and cookie-setting responses are never stored, by any cache.
         headers.setdefault("Cache-Control", "no-store")
+    elif response.mimetype == "text/html":
+        # Public pages: the browser may keep them (so back/forward cache works) but asks again
+        # before reusing one, and no shared cache stores them (the banner and CSRF token vary).
+        headers.setdefault("Cache-Control", "private, no-cache")
     return response
+
+
+def _personal() -> bool:
+    """A signed-in person's request: whatever it answers may be about them."""
+    from flask_login import current_user
+
+    return bool(getattr(current_user, "is_authenticated", False))
 
 
 def init_app(app: Flask) -> None:

@@ -1,9 +1,12 @@
-// Progressive enhancement for the consent banner: decide in place, without leaving the page.
-// The banner is a plain form; everything works without this file.
+// Progressive enhancement for the consent banner: "Reject all" is decided in place, without
+// leaving the page. The banner is a plain form; everything works without this file.
+//
+// Accepting is deliberately NOT done in place: a page's Content-Security-Policy is fixed when the
+// page arrives, so tags inserted into it would have their beacons, frames and sockets blocked.
+// "Accept all" and "Save" post the form the ordinary way; the server redirects back to the same
+// page, which arrives with a CSP that allows exactly the granted hosts, and its view is counted.
 (function () {
   "use strict";
-  // This page's CSP nonce: scripts inserted below carry it, or the browser refuses to run them.
-  var nonce = document.currentScript ? document.currentScript.nonce : "";
   var banner = document.querySelector("[data-consent-banner]");
   var form = banner && banner.querySelector("form[data-consent-form]");
   var status = document.getElementById("consent-status");
@@ -15,27 +18,6 @@
     if (status) {
       status.textContent = text;
     }
-  }
-
-  function insertTags(html) {
-    // Scripts parsed from HTML never run; recreate each one, in order, with this page's nonce.
-    var holder = document.createElement("template");
-    holder.innerHTML = html;
-    holder.content.querySelectorAll("script").forEach(function (parsed) {
-      var script = document.createElement("script");
-      Array.prototype.forEach.call(parsed.attributes, function (attr) {
-        if (attr.name !== "nonce") {
-          script.setAttribute(attr.name, attr.value);
-        }
-      });
-      script.nonce = nonce;
-      if (!parsed.src) {
-        script.textContent = parsed.textContent;
-      } else {
-        script.async = true;
-      }
-      document.head.appendChild(script);
-    });
   }
 
   function fallback(submitter) {
@@ -50,8 +32,9 @@
 
   form.addEventListener("submit", function (event) {
     var submitter = event.submitter;
-    // "Settings" opens the cookie page as a normal navigation.
-    if (!submitter || submitter.value === "settings") {
+    // "Settings" opens the cookie page, and accepting reloads the page with its new CSP: both
+    // are normal navigations.
+    if (!submitter || submitter.value !== "reject_all") {
       return;
     }
     event.preventDefault();
@@ -77,9 +60,6 @@
         // Something withdrawn is already running; only a fresh page stops it.
         window.location.reload();
         return;
-      }
-      if (result.tags) {
-        insertTags(result.tags);
       }
       banner.remove();
       announce("Your choice is saved. You can change it under Cookie settings at the bottom of every page.");

@@ -1,0 +1,46 @@
+"""Sessions as people recognise them: "Firefox on Windows", "last active 5 minutes ago"."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from ua_parser import parse_os, parse_user_agent
+
+from portal.db import utcnow
+
+UNKNOWN_BROWSER = "Unknown browser"
+
+
+def browser_and_system(user_agent: str | None) -> tuple[str, str]:
+    """The browser family and the operating system of a User-Agent string ("" where unknown)."""
+    if not user_agent:
+        return "", ""
+    agent = parse_user_agent(user_agent[:512])
+    system = parse_os(user_agent[:512])
+    browser = agent.family if agent and agent.family != "Other" else ""
+    os_name = system.family if system and system.family != "Other" else ""
+    return browser, os_name
+
+
+def describe(user_agent: str | None) -> str:
+    browser, system = browser_and_system(user_agent)
+    if browser and system:
+        return f"{browser} on {system}"
+    return browser or system or UNKNOWN_BROWSER
+
+
+def ago(moment: datetime | None, now: datetime | None = None) -> str:
+    """How long ago, in whole words (each one a full sentence fragment a translator can see)."""
+    if moment is None:
+        return ""
+    seconds = max(0, int(((now or utcnow()) - moment).total_seconds()))
+    if seconds < 60:
+        return "just now"
+    minutes = seconds // 60
+    if minutes < 60:
+        return "1 minute ago" if minutes == 1 else f"{minutes} minutes ago"
+    hours = minutes // 60
+    if hours < 48:
+        return "1 hour ago" if hours == 1 else f"{hours} hours ago"
+    days = hours // 24
+    return f"{days} days ago"
