@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export FLASK_APP := wsgi
 
-.PHONY: run test install install-dev migrate lint bench mutants clean
+.PHONY: run test install install-dev migrate lint bench mutants screenshots clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,10 @@ mutants: $(VENV)/.mutants
 
 bench: install-dev
 	for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+# PNGs of every page at phone and desktop size, light and dark, for review (Debian's chromium).
+screenshots: install-dev
+	$(BIN)/python tools/screenshots.py screenshots
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache mutants
