@@ -104,13 +104,19 @@ class Engine:
         self._failures = 0
         self._pool: ThreadPoolExecutor | None = None
         self._halted = False
+        self._began = utcnow()
         self.unbuildable: set[int] = set()
         self.stopping = threading.Event()  # set from outside (a signal, shutdown): finish the message, stop
 
     # --- the run -------------------------------------------------------------------------------
 
     def run(self) -> Outcome:
-        """Deliver everything that is due now, then return (the caller decides about later)."""
+        """Deliver everything that is due now, then return (the caller decides about later).
+
+        New messages queued meanwhile are taken too (a confirmation must not wait for the end of
+        a long newsletter run), but a retry is taken only if it was due when the run began: a
+        server that keeps answering 4xx ends the run instead of keeping it busy forever."""
+        self._began = utcnow()
         self._open()
         try:
             self.recover_stale()
@@ -204,6 +210,7 @@ class Engine:
         query = (
             select(Delivery.id)
             .where(Delivery.status == PENDING, Delivery.next_attempt_at <= now, *self._scope())
+            .where(or_(Delivery.attempts == 0, Delivery.next_attempt_at <= self._began))
             .order_by(Delivery.priority, Delivery.next_attempt_at, Delivery.id)
             .limit(self._batch_size())
         )

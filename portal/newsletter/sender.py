@@ -58,10 +58,12 @@ class Sender:
         o = self.options
         options = Options(issue_id=self.issue_id, batch_size=o.batch_size, lease=o.lease, rate=o.rate,
                           max_failures=o.max_failures, failure_delay=o.failure_delay)
+        # One engine for the whole send: its count of consecutive connection failures spans the
+        # runs, so a server that stays down pauses the send (Paused) instead of being retried forever.
+        engine = Engine(app, options, self.progress)
+        engine.outcome = self.outcome
         try:
             while True:
-                engine = Engine(app, options, self.progress)
-                engine.outcome = self.outcome
                 engine.run()
                 due = next_due(self.issue_id)
                 if due is None or not o.wait:
