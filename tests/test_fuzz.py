@@ -60,6 +60,10 @@ FORMS: dict[str, tuple[str, ...]] = {
     "privacy_account.export": ("password",),
     "privacy_account.delete": ("password",),
     "mail_hooks.ses_notification": ("Type", "Message", "Signature"),
+    "accounts.check_inbox": (),
+    "accounts.email_settings": (),
+    "accounts.your_data": (),
+    "accounts.security": (),
 }
 QUERY = ("next", "lang")
 COOKIES = ("session", "portal_sid", "portal_consent", "__Host-session", "__Host-sid", "__Host-consent")
