@@ -95,6 +95,7 @@ DEFAULTS: dict[str, Any] = {
     # How many gunicorn worker processes share this configuration (gunicorn.conf.py sets it).
     "WORKER_PROCESSES": 1,
     "LOG_LEVEL": "INFO",
+    "METRICS_TOKEN": None,  # bearer token for GET /metrics (portal.metrics); unset: no endpoint
     # --- consent ---
     "GA_MEASUREMENT_ID": None,
     "GTM_CONTAINER_ID": None,

@@ -192,6 +192,34 @@ def test_login_limit_is_exact_across_both_hosts_and_ignores_client_forwarded_hea
     assert not [ip for ip in recorded if ip.startswith(("203.0.113.", "198.51.100."))], recorded
 
 
+def test_metrics_on_each_host_add_up_every_worker_and_carry_no_personal_data(prod: Environment) -> None:
+    from tests.production.harness import METRICS_TOKEN
+
+    texts = []
+    for host in prod.hosts:
+        assert host.direct("/metrics")[0] == 404  # no token, no endpoint
+        status, text = host.direct("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+        assert status == 200
+        texts.append(text)
+
+    def total(name: str, **labels: str) -> float:
+        found = 0.0
+        for text in texts:
+            for line in text.splitlines():
+                if line.startswith(name + "{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
+                    found += float(line.rsplit(" ", 1)[1])
+        return found
+
+    # The login-limit test's posts, counted by whichever worker of whichever host took them.
+    assert total("portal_login_attempts_total", outcome="rate_limited") == 2
+    assert total("portal_login_attempts_total", outcome="failure") == LOGIN_LIMIT + 1
+    assert total("portal_login_attempts_total", outcome="success") >= 1
+    assert total("portal_http_requests_total", endpoint="accounts.account", method="GET", status="200") >= 6
+    assert total("portal_consent_decisions", action="reject_all") >= 2  # the same figure on both hosts
+    for text in texts:
+        assert "@example.com" not in text and "127.0.0." not in text and "/confirm/" not in text
+
+
 # --- the newsletter, from both hosts at once -----------------------------------------------------
 
 def test_newsletter_sent_from_both_hosts_at_once_reaches_each_subscriber_once(prod: Environment, tmp_path) -> None:
