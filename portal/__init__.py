@@ -70,11 +70,11 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from portal import accounts, consent, mail, newsletter, privacy
+    from portal import accounts, consent, mail, newsletter, ops, privacy
     from portal.main.views import bp as main_bp
 
     app.register_blueprint(main_bp)
-    for area in (mail, accounts, consent, newsletter, privacy):
+    for area in (mail, accounts, consent, newsletter, privacy, ops):
         area.init_app(app)
 
 

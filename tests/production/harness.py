@@ -285,17 +285,22 @@ class Client:
     """A visitor from ``source`` (a loopback address of its own, so nginx sees a distinct client)."""
 
     port: int
-    ca: Path
+    ca: Path | None
     source: str = "127.0.0.1"
+    host: str = "localhost"
     cookies: dict[str, str] = field(default_factory=dict)
     set_cookie_headers: list[str] = field(default_factory=list)
 
     def request(self, method: str, path: str, body: bytes | None = None,
                 headers: Mapping[str, str] | None = None, timeout: float = 20) -> Response:
-        context = ssl.create_default_context(cafile=str(self.ca))
-        conn = http.client.HTTPSConnection("localhost", self.port, context=context, timeout=timeout,
-                                           source_address=(self.source, 0))
-        sent = {"Host": f"localhost:{self.port}", "User-Agent": "portal-production-test"}
+        conn: http.client.HTTPConnection
+        if self.ca is None:  # plain http, straight to one gunicorn
+            conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout, source_address=(self.source, 0))
+        else:
+            context = ssl.create_default_context(cafile=str(self.ca))
+            conn = http.client.HTTPSConnection(self.host, self.port, context=context, timeout=timeout,
+                                               source_address=(self.source, 0))
+        sent = {"Host": f"{self.host}:{self.port}", "User-Agent": "portal-production-test"}
         if self.cookies:
             sent["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
         sent.update(headers or {})
@@ -330,8 +335,9 @@ class Client:
         form = dict(data)
         if "csrf_token" not in form:
             form["csrf_token"] = self.csrf(token_from or path)
-        sent = {"Content-Type": "application/x-www-form-urlencoded",
-                "Referer": f"https://localhost:{self.port}{token_from or path}", "Origin": f"https://localhost:{self.port}"}
+        origin = f"{'http' if self.ca is None else 'https'}://{self.host}:{self.port}"
+        sent = {"Content-Type": "application/x-www-form-urlencoded", "Referer": f"{origin}{token_from or path}",
+                "Origin": origin}
         sent.update(headers or {})
         return self.request("POST", path, body=urlencode(form).encode(), headers=sent)
 
