@@ -1,4 +1,4 @@
-"""The production-shaped environment, built once per module that asks for it (``prod``)."""
+"""The production-shaped environment (``prod``), built once per test process that asks for it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from tests.production.harness import Environment, production_environment
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def prod(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Environment]:
     # A short folder: gunicorn and nginx write sockets and pid files there.
     with production_environment(tmp_path_factory.mktemp("prod")) as env:

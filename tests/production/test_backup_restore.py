@@ -27,7 +27,7 @@ from tests.production.harness import (
     write_env_file,
 )
 
-pytestmark = [pytest.mark.production, pytest.mark.slow, pytest.mark.xdist_group("production")]
+pytestmark = [pytest.mark.production, pytest.mark.slow]
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -3,8 +3,10 @@
 Each test drives the environment of ``harness.py`` from outside, as visitors and operators do:
 Chromium over https, an https client from loopback addresses of its own (so nginx sees distinct
 client IPs), the operator's commands on each host, and signals to kill what an outage kills. The
-tests run in file order; the destructive ones (Redis restart, PostgreSQL connections killed, a
-host killed) come last.
+tests do not depend on each other's traffic, and the destructive ones (Redis restart, PostgreSQL
+connections killed, a host killed) put back what they broke, so the environment — built once per
+test process (session scope: under xdist each worker that runs one of these builds its own) —
+serves whichever test comes next.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ from tests.production.harness import (
     wait_until,
 )
 
-pytestmark = [pytest.mark.production, pytest.mark.slow, pytest.mark.xdist_group("production")]
+pytestmark = [pytest.mark.production, pytest.mark.slow]
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -202,14 +204,16 @@ def test_login_limit_is_exact_across_both_hosts_and_ignores_client_forwarded_hea
 def test_metrics_on_each_host_add_up_every_worker_and_carry_no_personal_data(prod: Environment) -> None:
     from tests.production.harness import METRICS_TOKEN
 
-    texts = []
-    for host in prod.hosts:
-        assert host.direct("/metrics")[0] == 404  # no token, no endpoint
-        status, text = host.direct("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
-        assert status == 200
-        texts.append(text)
+    def scrape() -> list[str]:
+        texts = []
+        for host in prod.hosts:
+            assert host.direct("/metrics")[0] == 404  # no token, no endpoint
+            status, text = host.direct("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
+            assert status == 200
+            texts.append(text)
+        return texts
 
-    def total(name: str, **labels: str) -> float:
+    def total(texts: list[str], name: str, **labels: str) -> float:
         found = 0.0
         for text in texts:
             for line in text.splitlines():
@@ -217,13 +221,23 @@ def test_metrics_on_each_host_add_up_every_worker_and_carry_no_personal_data(pro
                     found += float(line.rsplit(" ", 1)[1])
         return found
 
-    # The login-limit test's posts, counted by whichever worker of whichever host took them.
-    assert total("portal_login_attempts_total", outcome="rate_limited") == 2
-    assert total("portal_login_attempts_total", outcome="failure") == LOGIN_LIMIT + 1
-    assert total("portal_login_attempts_total", outcome="success") >= 1
-    assert total("portal_http_requests_total", endpoint="accounts.account", method="GET", status="200") >= 6
-    assert total("portal_consent_decisions", action="reject_all") >= 2  # the same figure on both hosts
-    for text in texts:
+    before = scrape()
+    mark = log_mark(prod)
+    assert login_posts(prod, "127.0.0.81", LOGIN_LIMIT + 1) == [400] * LOGIN_LIMIT + [429]
+    assert set(upstreams_since(prod, mark, "POST", "/login")) == prod.upstream_addresses()
+    after = scrape()
+
+    def grew(name: str, **labels: str) -> float:
+        return total(after, name, **labels) - total(before, name, **labels)
+
+    # Whichever worker of whichever host took a post, the two hosts' scrapes add up to all of them.
+    assert grew("portal_login_attempts_total", outcome="failure") == LOGIN_LIMIT
+    assert grew("portal_login_attempts_total", outcome="rate_limited") == 1
+    assert grew("portal_http_requests_total", endpoint="accounts.login", method="POST") == LOGIN_LIMIT + 1
+    assert grew("portal_http_requests_total", endpoint="accounts.login", method="POST", status="429") == 1
+    assert "portal_mail_queue_messages" in after[0] and "portal_inquiries_open" in after[0]
+    assert total(after[:1], "portal_database_up") == 0 or "portal_database_up 1.0" in after[0]
+    for text in after:
         assert "@example.com" not in text and "127.0.0." not in text and "/confirm/" not in text
 
 
@@ -411,3 +425,18 @@ def test_one_host_killed_mid_traffic_the_other_serves_and_nothing_is_lost(prod: 
     wait_until(lambda: all(prod.smtp.to(a) for a in done), 30, "a confirmation email for every signup")
     survivor = prod.hosts[0]
     assert survivor.web and survivor.web.alive()
+    _bring_back(prod, victim)
+
+
+def _bring_back(env: Environment, host: Host) -> None:
+    """Start the killed host again and wait until nginx sends it requests (after fail_timeout)."""
+    host.start_web()
+    client = env.client("127.0.0.73")
+
+    def served_again() -> bool:
+        mark = log_mark(env)
+        for _ in range(4):
+            client.get("/healthz")
+        return host.bind in upstreams_since(env, mark, "GET", "/healthz")
+
+    wait_until(served_again, 30, f"nginx to send requests to {host.name} again", interval=1)
