@@ -60,6 +60,7 @@ FORMS: dict[str, tuple[str, ...]] = {
     "privacy_account.export": ("password",),
     "privacy_account.delete": ("password",),
     "mail_hooks.ses_notification": ("Type", "Message", "Signature"),
+    "metrics.scrape": (),  # 404 without METRICS_TOKEN (the fuzz app has none)
 }
 QUERY = ("next", "lang")
 COOKIES = ("session", "portal_sid", "portal_consent", "__Host-session", "__Host-sid", "__Host-consent")
