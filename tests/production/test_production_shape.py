@@ -39,6 +39,8 @@ CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 WRONG = "not the password at all 99"
+# A signup that went through: the "check your inbox" page, or a redirect to it (post/redirect/get).
+SIGNED_UP = (200, 303)
 
 
 def confirmation_link(env: Environment, email: str, timeout: float = 15) -> str:
@@ -130,7 +132,9 @@ def test_browser_journey_over_https_across_both_hosts(prod: Environment, chromiu
         page.get_by_role("button", name="Sign in").click()
         page.wait_for_url(prod.base_url + "/account")
         # Session and consent survive switching hosts: every page, whichever host serves it.
-        for _ in range(6):
+        for i in range(8):
+            if i % 2:  # shift nginx's round robin by one, whatever number of requests a page makes
+                assert page.evaluate("fetch('/healthz').then(r => r.status)") == 200
             page.goto(prod.base_url + "/account")
             assert urlsplit(page.url).path == "/account"
             assert email in page.content()
@@ -361,7 +365,7 @@ def test_postgresql_connections_killed_the_portal_reconnects(prod: Environment) 
     statuses = [client.get("/healthz").status for _ in range(8)]
     assert statuses == [200] * 8, statuses
     response = client.post_form("/signup", {"email": email, "password": PASSWORD})
-    assert response.status == 200, response.status
+    assert response.status in SIGNED_UP, response.status
     link = confirmation_link(prod, email, timeout=30)  # the delivery threads reconnected too
     assert client.get(urlsplit(link).path).status in (200, 302)
 
@@ -369,7 +373,7 @@ def test_postgresql_connections_killed_the_portal_reconnects(prod: Environment) 
 def test_one_host_killed_mid_traffic_the_other_serves_and_nothing_is_lost(prod: Environment) -> None:
     reader = prod.client("127.0.0.71")
     email = "reader-of-account@example.com"
-    assert reader.post_form("/signup", {"email": email, "password": PASSWORD}).status == 200
+    assert reader.post_form("/signup", {"email": email, "password": PASSWORD}).status in SIGNED_UP
     assert reader.get(urlsplit(confirmation_link(prod, email)).path).status in (200, 302)
     assert reader.post_form("/login", {"email": email, "password": PASSWORD}).status == 302
 
@@ -416,10 +420,10 @@ def test_one_host_killed_mid_traffic_the_other_serves_and_nothing_is_lost(prod: 
     assert gets and all(s == 200 for s in gets), Counter(gets)
     assert len(gets) > killed_at[0] + 5 and len(signups) > killed_at[1] + 2, (len(gets), len(signups), killed_at)
     # A POST in flight on the killed host may fail (nginx does not resend a form); no other.
-    failed = [(a, s) for a, s in signups if s != 200]
+    failed = [(a, s) for a, s in signups if s not in SIGNED_UP]
     assert len(failed) <= 1 and all(s == 502 for _, s in failed), failed
     # Nothing lost: every signup that was answered has its account and its email.
-    done = [a for a, s in signups if s == 200]
+    done = [a for a, s in signups if s in SIGNED_UP]
     rows = {e for (e,) in prod.sql("SELECT email FROM users WHERE email LIKE 'during-kill-%%'")}
     assert set(done) <= rows
     wait_until(lambda: all(prod.smtp.to(a) for a in done), 30, "a confirmation email for every signup")
