@@ -88,6 +88,21 @@ def on_starting(server):  # type: ignore[no-untyped-def]
     from portal.log import install_filter
 
     install_filter("gunicorn.error", "gunicorn.access")
+    # Prometheus multiprocess files of an earlier run would be added to this run's counts.
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+        for name in os.listdir(folder):
+            if name.endswith(".db"):
+                os.unlink(os.path.join(folder, name))
+
+
+def child_exit(server, worker):  # type: ignore[no-untyped-def]
+    # A dead worker's live gauges go; its counters stay in the sums (portal.metrics).
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
 
 
 def post_worker_init(worker):  # type: ignore[no-untyped-def]

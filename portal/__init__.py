@@ -10,7 +10,7 @@ from flask import Flask
 
 from portal import config as config_module
 from portal import db as db_module
-from portal import errors, log, ratelimit, static_files, templating
+from portal import errors, log, metrics, ratelimit, static_files, templating
 from portal import extensions as ext
 from portal.config import ConfigError
 from portal.security import headers, proxies
@@ -67,14 +67,15 @@ def register_extensions(app: Flask) -> None:
     ext.csrf.init_app(app)
     headers.init_app(app)
     templating.init_app(app)
+    metrics.init_app(app)
 
 
 def register_blueprints(app: Flask) -> None:
-    from portal import accounts, consent, mail, newsletter, privacy
+    from portal import accounts, consent, mail, newsletter, ops, privacy
     from portal.main.views import bp as main_bp
 
     app.register_blueprint(main_bp)
-    for area in (mail, accounts, consent, newsletter, privacy):
+    for area in (mail, accounts, consent, newsletter, privacy, ops):
         area.init_app(app)
 
 

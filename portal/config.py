@@ -91,6 +91,8 @@ CORE_SETTINGS = (
     _int("WORKER_PROCESSES", 1, 1, 1024, "how many gunicorn worker processes share this configuration; "
          "production refuses `memory://` under several", "`1`, set by `gunicorn.conf.py`"),
     Setting("LOG_LEVEL", "INFO", "the portal's log level"),
+    Setting("METRICS_TOKEN", None, "bearer token for `GET /metrics` (portal.metrics; at least 16 characters); "
+            "unset: no metrics endpoint"),
 )
 
 # --- accounts: passwords, login sessions, per-IP limits, retention ------------------------------

@@ -64,6 +64,7 @@ FORMS: dict[str, tuple[str, ...]] = {
     "accounts.email_settings": (),
     "accounts.your_data": (),
     "accounts.security": (),
+    "metrics.scrape": (),  # 404 without METRICS_TOKEN (the fuzz app has none)
 }
 QUERY = ("next", "lang")
 COOKIES = ("session", "portal_sid", "portal_consent", "__Host-session", "__Host-sid", "__Host-consent")
