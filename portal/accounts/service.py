@@ -57,6 +57,10 @@ def _fingerprint(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()[:16]
 
 
+# What a decoy token carries: a fingerprint of nothing, for an account id that never exists.
+_DECOY = hashlib.sha256(b"decoy").hexdigest()[:16]
+
+
 def confirmation_token(user: User) -> str:
     return make_token("confirm", {"uid": user.id, "e": _fingerprint(user.email_key)})
 
@@ -152,7 +156,8 @@ def resend_confirmation(raw_email: str) -> None:
         f"Confirm your email address for {current_app.config['SITE_NAME']}",
         "confirm",
         "account.confirm",
-        confirm_url=link("accounts.confirm", token=confirmation_token(recipient) if recipient is not None else "x"),
+        confirm_url=link("accounts.confirm", token=confirmation_token(recipient) if recipient is not None
+                         else make_token("confirm", {"uid": 0, "e": _DECOY})),
         hours=CONFIRM_MAX_AGE // 3600,
     )
 
@@ -258,7 +263,9 @@ def request_reset(raw_email: str) -> None:
         f"Reset your {current_app.config['SITE_NAME']} password",
         "reset",
         "account.reset",
-        reset_url=link("accounts.reset_password", token=reset_token(user) if user is not None else "x"),
+        # The decoy signs a token too (for no account), so both cases do the same work.
+        reset_url=link("accounts.reset_password",
+                       token=reset_token(user) if user is not None else make_token("reset", {"uid": 0, "pw": _DECOY})),
         minutes=RESET_MAX_AGE // 60,
     )
 

@@ -64,6 +64,8 @@ class ReturnPaths:
 
     def envelope_sender(self, delivery_id: int) -> str | None:
         """The MAIL FROM for one delivery, or None without BOUNCE_ADDRESS (the engine's default)."""
+        if self.base is None:
+            return None  # no HMAC per message for an address nobody uses
         return self.tagged(f"{delivery_id}-{self.mac('d', str(delivery_id))}")
 
     def find_tag(self, address: str) -> Tag | None:

@@ -116,6 +116,8 @@ def unsubscribe_mailto(paths: ReturnPaths, user_id: int, email_key: str) -> str 
     """The List-Unsubscribe mailto address (RFC 2369) under BOUNCE_ADDRESS, signed like the link:
     bounces+unsub-<uid>-<mac>@domain. None without BOUNCE_ADDRESS. A forged or altered one (someone
     trying to unsubscribe another person by mail) does not verify."""
+    if paths.base is None:
+        return None
     return paths.tagged(f"unsub-{user_id}-{paths.mac('u', str(user_id), _fingerprint(email_key))}")
 
 
