@@ -9,9 +9,10 @@ uncertain. Without ``MAIL_SERVER`` the messages become .eml files in ``instance/
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
-from flask import Flask
+from flask import Flask, Response, g
 
 from portal.mail.kinds import Kind
 from portal.mail.kinds import register as register_kind
@@ -38,7 +39,7 @@ def init_app(app: Flask) -> None:
     from portal.mail import feedback_models, hooks, models, personal_data  # noqa: F401 - the models register their tables
     from portal.mail import settings as mail_settings
     from portal.mail.cli import cli
-    from portal.mail.worker import worker_for
+    from portal.mail.worker import wake, worker_for
 
     mail_settings.check(app)
     app.config.setdefault("MAIL_OUTBOX_FOLDER", Path(app.instance_path) / "outbox")
@@ -53,3 +54,10 @@ def init_app(app: Flask) -> None:
     def _start_delivery_thread() -> None:
         if app.config["MAIL_WORKER_THREADS"]:
             worker_for(app).ensure_started()
+
+    @app.after_request
+    def _wake_when_sent(response: Response) -> Response:
+        # A request queued mail: wake this process's delivery thread once the response is closed.
+        if g.pop("portal_mail_wake", False):
+            response.call_on_close(partial(wake, app))
+        return response

@@ -14,7 +14,7 @@ from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import current_app, has_app_context, render_template
+from flask import current_app, g, has_app_context, has_request_context, render_template
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
@@ -86,10 +86,17 @@ def _add(kind: str, status: str, to: str | None, raw: bytes, composed: compose.C
 
 @event.listens_for(Session, "after_commit")
 def _wake_after_commit(session: Session) -> None:
-    if session.info.pop(WAKE_FLAG, False) and has_app_context():
-        from portal.mail import worker
+    if not (session.info.pop(WAKE_FLAG, False) and has_app_context()):
+        return
+    if has_request_context():
+        # Woken once the response has gone out (portal.mail.init_app): the delivery must not
+        # compete with the rest of this request, or a real message would make the answer slower
+        # than a decoy's.
+        g.portal_mail_wake = True
+        return
+    from portal.mail import worker
 
-        worker.wake(current_app_object())
+    worker.wake(current_app_object())
 
 
 @event.listens_for(Session, "after_rollback")
