@@ -20,6 +20,7 @@ from sqlalchemy.exc import DatabaseError
 from portal import create_app
 from portal.extensions import db as _db
 from portal.mail.worker import deliver_due
+from tests.faultsmtp import FaultSMTP
 from tests.helpers import Auth, SMTPSink
 
 PG_URL = os.environ.get("PORTAL_TEST_DATABASE_URL")
@@ -70,6 +71,15 @@ def smtp_server() -> Iterator[SMTPSink]:
     sink.start()
     yield sink
     sink.stop()
+
+
+@pytest.fixture
+def faulty() -> Iterator[FaultSMTP]:
+    """A mail server of our own that misbehaves on demand (tests/faultsmtp.py)."""
+    server = FaultSMTP()
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -30,12 +30,6 @@ from tests.privacy_support import send_inquiry
 DPO = "dpo@portal.example"
 
 
-@pytest.fixture
-def faulty() -> Iterator[FaultSMTP]:
-    server = FaultSMTP()
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

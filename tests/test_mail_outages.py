@@ -8,7 +8,6 @@ import random
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,7 +18,6 @@ from portal.extensions import db as _db
 from portal.mail.models import Delivery
 from portal.newsletter import issues
 from portal.newsletter.sender import Sender, SendOptions
-from tests.faultsmtp import FaultSMTP
 from tests.newsletter_support import ROOT, flask_command, make_issue, make_subscribers, subprocess_env
 
 # The issue asked for 90 s; PORTAL_TEST_OUTAGE_SECONDS shortens it on a developer's machine.
@@ -27,12 +25,6 @@ OUTAGE = float(os.environ.get("PORTAL_TEST_OUTAGE_SECONDS", "90"))
 SUBSCRIBERS = int(os.environ.get("PORTAL_TEST_OUTAGE_SUBSCRIBERS", "2000"))
 
 
-@pytest.fixture
-def faulty() -> Iterator[FaultSMTP]:
-    server = FaultSMTP()
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.mark.slow

@@ -19,8 +19,6 @@ sys.path.insert(0, str(ROOT))
 from playwright.sync_api import sync_playwright  # noqa: E402
 
 from tests.browser.ui_support import (  # noqa: E402
-    ARGS,
-    CHROMIUM,
     PAGES,
     SCHEMES,
     VIEWPORTS,
@@ -30,6 +28,7 @@ from tests.browser.ui_support import (  # noqa: E402
     serve,
     sign_in,
 )
+from tests.chromium import ARGS, CHROMIUM  # noqa: E402
 
 
 def main() -> int:

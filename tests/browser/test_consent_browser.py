@@ -7,7 +7,6 @@ would have sent to Google or SmartChat.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -20,32 +19,13 @@ from tests.consent_support import ALL_VENDORS
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 VENDOR_HOSTS = ("google", "googletagmanager", "smartchat")
 TIMEOUT_MS = 10_000
 
 
-@pytest.fixture
-def backend() -> str:
-    # A browser test exercises pages, not the database: the embedded SQLite backend is enough.
-    return "sqlite"
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not os.access(CHROMIUM, os.X_OK):
-        if os.environ.get("PORTAL_TEST_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"{CHROMIUM} is missing but PORTAL_TEST_REQUIRE_BROWSER=1")
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, timeout=30_000)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ violation; and a keyboard-only journey from signup to sign-out."""
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,8 +12,6 @@ from typing import Any
 import pytest
 
 from tests.browser.ui_support import (
-    ARGS,
-    CHROMIUM,
     PAGES,
     PASSWORD,
     VIEWPORTS,
@@ -46,18 +43,6 @@ FOCUS_PROBE = """() => {
 }"""
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    if not os.access(CHROMIUM, os.X_OK):
-        if os.environ.get("PORTAL_TEST_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"{CHROMIUM} is missing but PORTAL_TEST_REQUIRE_BROWSER=1")
-        pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, timeout=30_000)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")

@@ -16,9 +16,6 @@ from urllib.parse import urlsplit
 
 from werkzeug.serving import make_server
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 PASSWORD = "correct horse battery staple 42"
 EMAIL = "dora@example.com"

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from tests.chromium import ARGS, CHROMIUM
 from tests.helpers import PASSWORD, links
 from tests.production.harness import (
     LOGIN_LIMIT,
@@ -35,9 +36,6 @@ from tests.production.harness import (
 
 pytestmark = [pytest.mark.production, pytest.mark.slow]
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 WRONG = "not the password at all 99"
 # A signup that went through: the "check your inbox" page, or a redirect to it (post/redirect/get).
 SIGNED_UP = (200, 303)
