@@ -224,10 +224,6 @@ class SMTPTransport:
         except (smtplib.SMTPException, OSError):
             host.close()
 
-    @property
-    def alive(self) -> bool:
-        return self.host is not None
-
 
 class FolderTransport:
     """``instance/outbox``: every message becomes an .eml file (mode 0600). In development the links
@@ -245,7 +241,6 @@ class FolderTransport:
         return None
 
     offers_smtputf8 = True
-    alive = True
 
     def deliver(self, envelope: Envelope, commit_mark: Callable[[], bool],
                 before_data: Callable[[], None] = lambda: None) -> Attempt:
