@@ -10,7 +10,7 @@ from flask import Flask
 
 from portal import config as config_module
 from portal import db as db_module
-from portal import errors, log, metrics, ratelimit, static_files, templating
+from portal import errors, i18n, log, metrics, ratelimit, static_files, templating
 from portal import extensions as ext
 from portal.config import ConfigError
 from portal.security import headers, proxies
@@ -67,6 +67,7 @@ def register_extensions(app: Flask) -> None:
     ext.csrf.init_app(app)
     headers.init_app(app)
     templating.init_app(app)
+    i18n.init_app(app)
     metrics.init_app(app)
 
 
