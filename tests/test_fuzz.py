@@ -56,6 +56,7 @@ FORMS: dict[str, tuple[str, ...]] = {
     "privacy.policy_page": (),
     "privacy.contact": ("email", "topic", "message"),
     "privacy.desk": (),
+    "staff.index": (),
     "privacy.answered": (),
     "privacy_account.export": ("password",),
     "privacy_account.delete": ("password",),
