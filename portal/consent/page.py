@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask import current_app, has_request_context, request
@@ -30,6 +31,12 @@ class PageConsent:
     # The banner is back because the services changed since this earlier decision (else None).
     previous: state.Decision | None = None
     gpc: bool = False  # the browser sends Global Privacy Control (Sec-GPC: 1)
+    # The banner's preferences panel: the categories on offer, their services and labels, and
+    # which switches start on (the earlier choice when the banner is back after a revision).
+    categories: tuple[str, ...] = ()
+    services: tuple[registry.Service, ...] = ()
+    labels: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    prefill: frozenset[str] = frozenset()
 
 
 def tags_for(granted: frozenset[str]) -> Tags:
@@ -71,6 +78,7 @@ def context() -> dict[str, Any]:
     reg = registry.registry()
     decision = state.current_decision()
     gpc = gpc_signal()
+    previous = previous_decision() if decision is None else None
     return {
         "consent": PageConsent(
             # Nothing to ask about (no optional service configured) means no banner at all, and
@@ -83,7 +91,11 @@ def context() -> dict[str, Any]:
             decision=decision,
             tags=tags_for(state.granted_categories()),
             next_path=_next_path(),
-            previous=previous_decision() if decision is None else None,
+            previous=previous,
             gpc=gpc,
+            categories=tuple(reg.categories_in_use()),
+            services=tuple(reg.services),
+            labels=registry.CATEGORIES,
+            prefill=previous.granted if previous is not None else frozenset(),
         )
     }

@@ -30,10 +30,21 @@
     form.submit();
   }
 
+  // Escape closes the open preferences panel and gives focus back to its "Settings" control.
+  var panel = form.querySelector("details[data-consent-panel]");
+  if (panel) {
+    panel.addEventListener("keydown", function (event) {
+      if (event.key === "Escape" && panel.open) {
+        panel.open = false;
+        panel.querySelector("summary").focus();
+      }
+    });
+  }
+
   form.addEventListener("submit", function (event) {
     var submitter = event.submitter;
-    // "Settings" opens the cookie page, and accepting reloads the page with its new CSP: both
-    // are normal navigations.
+    // Accepting and saving the panel's switches reload the page with its new CSP: normal
+    // navigations.
     if (!submitter || submitter.value !== "reject_all") {
       return;
     }
