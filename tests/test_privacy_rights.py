@@ -232,7 +232,7 @@ def test_erasure_is_one_transaction(app, smtp):
         with app.app_context():
             user = db.session.get(User, user_id(app, VICTIM))
             with pytest.raises(RuntimeError):
-                rights.erase_account(user, PASSWORD)
+                rights.erase_account(user, PASSWORD, "192.0.2.1")
             db.session.remove()
             assert db.session.scalar(select(LoginSession.id).where(LoginSession.user_id == user_id(app, VICTIM)))
     finally:

@@ -14,7 +14,7 @@ from portal import addresses, mail
 from portal.accounts import sessions, signals, throttle
 from portal.accounts.models import LoginAttempt, LoginSession, User
 from portal.accounts.password_policy import password_problem
-from portal.accounts.requestinfo import stored_ip
+from portal.accounts.requestinfo import Client
 from portal.accounts.throttle import attempt_key
 from portal.addresses import MAX_EMAIL_LENGTH, AddressError, email_key, lookup_key
 from portal.appctx import current_app_object
@@ -203,13 +203,14 @@ class LoginResult:
     user: User | None = None
     outcome: str = "failure"  # success | failure | unconfirmed | throttled
     retry_after: int = 0
+    session_token: str = ""  # the new session's raw id, for the cookie (success only)
 
 
-def authenticate(raw_email: str, password: str) -> LoginResult:
-    ip = stored_ip()
+def authenticate(raw_email: str, password: str, client: Client) -> LoginResult:
+    ip = client.ip
     key = attempt_key(raw_email)
     user = find_user(raw_email)
-    check = throttle.check_password(user, password, key)
+    check = throttle.check_password(user, password, ip, key)
     if check.retry_after:
         return LoginResult(outcome="throttled", retry_after=check.retry_after)
     if user is None or not check.ok:
@@ -246,10 +247,10 @@ def _record_attempt(ip: str, key: str, user: User | None, outcome: str, new_hash
         )
 
 
-def login(raw_email: str, password: str) -> LoginResult:
-    result = authenticate(raw_email, password)
+def login(raw_email: str, password: str, client: Client) -> LoginResult:
+    result = authenticate(raw_email, password, client)
     if result.outcome == "success" and result.user is not None:
-        sessions.start_session(result.user)
+        result.session_token = sessions.start_session(result.user, client)
     return result
 
 
@@ -299,8 +300,9 @@ def reset_password(token: str, new_password: str) -> User:
     return user
 
 
-def change_password(user: User, current_password: str, new_password: str, keep: LoginSession | None) -> None:
-    if not throttle.password_ok(user, current_password):
+def change_password(user: User, current_password: str, new_password: str, keep: LoginSession | None,
+                    ip: str) -> None:
+    if not throttle.password_ok(user, current_password, ip):
         raise AccountError("Your current password is not correct.")
     new_hash = _new_password_hash(user, new_password)
     with write_transaction():
@@ -328,8 +330,8 @@ def _notify_password_changed(user: User) -> None:
     )
 
 
-def request_email_change(user: User, password: str, raw_new_email: str) -> None:
-    if not throttle.password_ok(user, password):
+def request_email_change(user: User, password: str, raw_new_email: str, ip: str) -> None:
+    if not throttle.password_ok(user, password, ip):
         raise AccountError("Your password is not correct.")
     new_email = normalise_email(raw_new_email)
     if email_key(new_email) == user.email_key:
