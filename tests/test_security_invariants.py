@@ -487,7 +487,8 @@ def test_the_gate_reports_and_records_each_refusal_exactly(app):
     key = _key(app, "gate@example.com")
     with app.test_request_context("/", environ_base={"REMOTE_ADDR": ATTACKER}):
         user = db.session.get(User, user_id)
-        assert throttle.check_password(None, "x", ATTACKER, _key(app, "nobody@example.com")) == throttle.PasswordCheck(False)
+        nobody = _key(app, "nobody@example.com")
+        assert throttle.check_password(None, "x", ATTACKER, nobody) == throttle.PasswordCheck(False)
         assert throttle.check_password(user, "wrong", ATTACKER) == throttle.PasswordCheck(False)
         assert throttle.check_password(user, PASSWORD, ATTACKER) == throttle.PasswordCheck(True)
         for _ in range(4):
