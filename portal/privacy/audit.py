@@ -28,7 +28,7 @@ def check_dpo_notifications_delivered() -> Result:
     """An inquiry with a legal deadline whose notice has not reached the DPO's mail server."""
     from portal.mail.status import undelivered_older_than
 
-    age = int(setting("DPO_NOTIFICATION_MAX_DELAY"))  # type: ignore[call-overload]
+    age = int(str(setting("DPO_NOTIFICATION_MAX_DELAY")))
     late = undelivered_older_than("privacy.dpo", age)
     if late:
         return Result("dpo-notifications", False,
