@@ -36,7 +36,7 @@ ACCOUNT_KINDS = {
 
 
 def init_app(app: Flask) -> None:
-    from portal.mail import feedback_models, hooks, models, personal_data  # noqa: F401 - the models register their tables
+    from portal.mail import console, feedback_models, hooks, models, personal_data  # noqa: F401 - the models register their tables
     from portal.mail import settings as mail_settings
     from portal.mail.cli import cli
     from portal.mail.worker import wake, worker_for
@@ -46,6 +46,7 @@ def init_app(app: Flask) -> None:
     for name, label in ACCOUNT_KINDS.items():
         register_kind(Kind(name, label))
     app.register_blueprint(cli)
+    app.register_blueprint(console.bp)
     hooks.init_app(app)
     personal_data.register()
 

@@ -13,6 +13,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
 
 from flask import Flask
@@ -24,11 +25,31 @@ from portal.mail.engine import Engine, Options, Outcome, next_due
 log = logging.getLogger("portal.mail")
 EXTENSION_KEY = "portal.mail.worker"
 DECOY_SWEEP_SECONDS = 30.0
+TICKS_KEY = "portal.mail.ticks"
+
+
+def add_tick(app: Flask, tick: Callable[[Flask], None]) -> None:
+    """Work an area wants done at the start of every delivery pass (starting a scheduled newsletter
+    issue, say): no cron on a small host. Every worker of every process runs it, often at once, so
+    it must claim its work atomically in the database."""
+    app.extensions.setdefault(TICKS_KEY, []).append(tick)
+
+
+def run_ticks(app: Flask) -> None:
+    """Inside an app context. One failing tick is logged and must not stop the mail."""
+    for tick in app.extensions.get(TICKS_KEY, ()):
+        try:
+            tick(app)
+        except Exception:
+            log.exception("A delivery-pass task (%s) failed; delivery goes on", getattr(tick, "__name__", "?"))
+        finally:
+            db.session.rollback()
 
 
 def deliver_due(app: Flask, options: Options | None = None) -> Outcome:
     """One pass: everything due now, then return. Safe to call from anywhere, any number at once."""
     with app.app_context():
+        run_ticks(app)
         engine = Engine(app, options)
         try:
             return engine.run()
@@ -88,6 +109,7 @@ class Worker:
 
     def run_once(self) -> Outcome:
         with self.app.app_context():
+            run_ticks(self.app)
             sweep = time.monotonic() - self._swept > DECOY_SWEEP_SECONDS
             self._engine = engine = Engine(self.app, Options(sweep_decoys=sweep))
             try:
