@@ -12,20 +12,25 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import RadioField
+from wtforms.fields.choices import SelectChoice
 
-from portal.extensions import db
+from portal.extensions import csrf, db
 from portal.mail import status as queue
 from portal.mail.models import FAILED, UNCERTAIN
 from portal.staff import audit_log
 from portal.staff.access import staff_required
 
 bp = Blueprint("mail_console", __name__, url_prefix="/staff/mail")
+# The app-wide CSRF check runs before any view and would answer a stranger's POST with 400,
+# telling them the page exists: here every form checks its own token (Flask-WTF's FlaskForm,
+# validate_on_submit) after staff_required has answered 404 to anyone else.
+csrf.exempt(bp)
 
 
 class RetryForm(FlaskForm):
     which = RadioField(_l("Queue again"), choices=[
-        ("failed", _l("Failed messages")),
-        ("uncertain", _l("Uncertain messages (they may have arrived: a recipient may get a second copy)")),
+        SelectChoice("failed", _l("Failed messages")),
+        SelectChoice("uncertain", _l("Uncertain messages (they may have arrived: a recipient may get a second copy)")),
     ])
 
 

@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from portal.db import utcnow
-from portal.extensions import db
+from portal.extensions import csrf, db
 from portal.inputs import record_id
 from portal.links import external_url
 from portal.newsletter import console_ops, issues, render, schedule
@@ -24,6 +24,10 @@ from portal.staff import audit_log
 from portal.staff.access import staff_required
 
 bp = Blueprint("newsletter_console", __name__, url_prefix="/staff/newsletter")
+# The app-wide CSRF check runs before any view and would answer a stranger's POST with 400,
+# telling them the page exists: here every form checks its own token (Flask-WTF's FlaskForm,
+# validate_on_submit) after staff_required has answered 404 to anyone else.
+csrf.exempt(bp)
 
 
 def issue_or_404(raw: str) -> Issue:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateTimeLocalField, HiddenField, RadioField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
 from portal.newsletter.issues import MAX_BODY, MAX_SUBJECT
@@ -55,6 +56,6 @@ class ActionForm(FlaskForm):
 class ReviewForm(FlaskForm):
     delivery = HiddenField(validators=[DataRequired(), Regexp(r"\A[0-9]{1,9}\Z")])
     decision = RadioField(_l("What happened to this copy?"), choices=[
-        ("delivered", _l("It arrived (the relay's log shows it): mark it delivered")),
-        ("resend", _l("It did not arrive: send it again")),
+        SelectChoice("delivered", _l("It arrived (the relay's log shows it): mark it delivered")),
+        SelectChoice("resend", _l("It did not arrive: send it again")),
     ], validators=[DataRequired(_l("Please choose what happened."))])
