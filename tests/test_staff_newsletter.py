@@ -112,7 +112,7 @@ def test_compose_preview_test_copy_schedule_and_one_copy_each_across_a_restart(m
             barrier.wait()
             for _ in range(3):
                 worker.run_once()
-        except BaseException as error:  # noqa: BLE001 - reported below
+        except BaseException as error:
             errors.append(error)
 
     threads = [threading.Thread(target=run, args=(w,)) for w in workers]
