@@ -41,14 +41,18 @@ def init_app(app: Flask) -> None:
     from portal import mail
     from portal.accounts import signals
     from portal.mail import inbound, suppression
-    from portal.newsletter import console, copies, models, personal_data  # noqa: F401 - models register their tables
+    from portal.mail.worker import add_tick
+    from portal.newsletter import console_pages, console_send, console_stats, copies, models, personal_data  # noqa: F401 - views join the console's blueprint, models register their tables
     from portal.newsletter.cli import cli
+    from portal.newsletter.console import bp as console_bp
+    from portal.newsletter.schedule import tick
     from portal.newsletter.subscriptions import is_subscribed, unsubscribe_by_mail
     from portal.newsletter.views import bp
 
     app.register_blueprint(bp)
     app.register_blueprint(cli)
-    console.init_app(app)
+    app.register_blueprint(console_bp)
+    add_tick(app, tick)  # scheduled issues start in the delivery workers, no cron
     # Weak references would let the receivers vanish; these are module-level functions anyway.
     signals.user_signed_up.connect(_on_signup, weak=False)
     signals.user_deleting.connect(_on_deleting, weak=False)
