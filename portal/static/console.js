@@ -6,7 +6,7 @@
   // --- the live preview: the draft posted to the preview endpoint, shown in the frame --------
   var form = document.querySelector("form[data-preview]");
   var frame = document.querySelector("iframe[data-preview-frame]");
-  if (form && frame && window.fetch && window.DOMParser) {
+  if (form && frame && window.fetch) {
     var timer = null;
     var running = false;
     var again = false;
@@ -22,14 +22,12 @@
         return response.ok ? response.text() : null;
       }).then(function (html) {
         var doc = frame.contentDocument;
-        if (html === null || !doc || !doc.body) {
+        if (html === null || !doc || !doc.documentElement) {
           return;
         }
-        // The frame's own document (served with its own policy) takes the new body; the page's
-        // policy is not the frame's, so the email's style attributes still apply there.
-        var parsed = new DOMParser().parseFromString(html, "text/html");
-        doc.title = parsed.title;
-        doc.body.replaceWith(doc.importNode(parsed.body, true));
+        // Parsed by the frame's own document, under the frame's own policy (which allows the
+        // email's style attributes); the page's stricter policy never sees them.
+        doc.documentElement.innerHTML = html;
       }).catch(function () {
         // Offline or the session ended: the Preview button still works.
       }).then(function () {
