@@ -15,7 +15,10 @@ from tests.browser.ui_support import PASSWORD, build_app, keep_local, serve, sig
 TIMEOUT_MS = 15_000
 STAFF = "olga@example.com"
 CSP_PROBE = """window.__csp = [];
-document.addEventListener('securitypolicyviolation', e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));"""
+document.addEventListener('securitypolicyviolation',
+                          e => window.__csp.push(e.violatedDirective + ' ' + e.blockedURI));"""
+PAGES = ("/staff/newsletter", "/staff/newsletter/new", "/staff/newsletter/1", "/staff/newsletter/1/progress",
+         "/staff/newsletter/statistics", "/staff/mail")
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +56,7 @@ def test_console_pages_are_accessible_and_keep_to_the_policy(browser, site):
     context, page = _page(browser, base)
     problems: list[str] = []
     try:
-        for path in ("/staff/newsletter", "/staff/newsletter/new", "/staff/newsletter/1", "/staff/newsletter/1/progress",
-                     "/staff/newsletter/statistics", "/staff/mail"):
+        for path in PAGES:
             page.goto(base + path)
             violations = Axe().run(page).response["violations"]
             problems += [f"{path}: axe {v['id']} ({v['impact']}): {v['nodes'][0]['target']}" for v in violations]
