@@ -6,8 +6,9 @@ from flask import abort, flash, make_response, redirect, render_template, url_fo
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
+from sqlalchemy import update
 
-from portal.db import utcnow
+from portal.db import affected, utcnow
 from portal.extensions import db
 from portal.links import external_url
 from portal.newsletter import console_ops, issues, render, schedule
@@ -60,9 +61,18 @@ def edit(issue_id: str) -> ResponseReturnValue:
     if not form.is_submitted():
         form.subject.data, form.body.data = issue.subject, issue.body_markdown
     if form.validate_on_submit():
-        issue.subject = (form.subject.data or "").strip()
-        issue.body_markdown = form.body.data or ""
-        record("newsletter.edit", issue, issue.subject)
+        subject = (form.subject.data or "").strip()
+        # Only while not started: a start in the meantime (the scheduler) wins, and its copies
+        # are built from the text it started with.
+        changed = affected(db.session.execute(
+            update(Issue).where(Issue.id == issue.id, Issue.started_at.is_(None))
+            .values(subject=subject, body_markdown=form.body.data or "")
+        ))
+        if not changed:
+            db.session.rollback()
+            flash(_("This issue has started sending; it can no longer be changed."), "error")
+            return redirect(url_for("newsletter_console.issue_page", issue_id=issue.id))
+        record("newsletter.edit", issue, subject)
         db.session.commit()
         flash(_("Draft saved."), "success")
         return redirect(url_for("newsletter_console.issue_page", issue_id=issue.id))

@@ -11,7 +11,6 @@ from flask import abort, current_app, flash, jsonify, redirect, render_template,
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
-from portal.db import utcnow
 from portal.extensions import db
 from portal.inputs import record_id
 from portal.mail.models import FAILED, UNCERTAIN
@@ -83,9 +82,6 @@ def send_now(issue_id: str) -> ResponseReturnValue:
         db.session.commit()
         flash(_("Nobody is subscribed with a confirmed address: the issue was not started."), "error")
         return _to_issue(issue)
-    issue = db.session.get(Issue, result.issue_id, populate_existing=True) or issue
-    if issue.scheduled_at is not None and issue.started_at is not None:
-        issue.schedule_claimed_at = utcnow()  # sent by hand: the scheduler has nothing left to do
     record("newsletter.send", issue, f"slot {result.slot} of {result.month}, {result.recipients} recipients"
            + (f"; second this month: {reason}" if reason else ""))
     db.session.commit()
