@@ -339,3 +339,41 @@ def test_progress_json_and_the_refresh_without_javascript(make_app, smtp):
     figures = client.get(f"/staff/newsletter/{issue_id}/progress.json").get_json()
     assert figures["sent"] == 3 and figures["done_percent"] == 100
     assert figures["rate_per_minute"] > 0 and figures["eta_minutes"] == 0
+
+
+def test_subscribers_per_week_and_feedback_rates(make_app, smtp):
+    from portal.mail import feedback
+    from portal.mail.feedback_models import COMPLAINED, HARD_BOUNCE
+    from portal.newsletter import console_ops
+    from portal.newsletter.models import SubscriptionEvent
+
+    app = make_app()
+    readers = _subscribers(app, 4)
+    client = staff_client(app)
+    with app.app_context():
+        # Two joined three weeks ago, one of them left last week; the other two joined now.
+        events = list(_db.session.scalars(select(SubscriptionEvent).order_by(SubscriptionEvent.id)))
+        old = utcnow() - timedelta(weeks=3)
+        for event in events[:2]:
+            event.at = old
+        _db.session.add(SubscriptionEvent(user_id=events[0].user_id, at=utcnow() - timedelta(weeks=1),
+                                          subscribed=False, source="preferences"))
+        _db.session.add(SubscriptionEvent(user_id=events[1].user_id, at=utcnow(), subscribed=True, source="admin"))
+        _db.session.commit()
+        weeks = console_ops.subscriber_weeks(weeks=5)
+        _db.session.remove()
+    assert [w.subscribed for w in weeks][-4:] == [2, 2, 1, 3]
+    assert sum(w.joined for w in weeks) == 4 and sum(w.left for w in weeks) == 1  # the repeat is not a join
+    with app.app_context():
+        issue_id = make_issue()
+        _db.session.remove()
+    post(client, f"/staff/newsletter/{issue_id}/send")
+    with app.app_context():
+        ids = list(_db.session.scalars(select(Delivery.id).where(Delivery.issue_id == issue_id).order_by(Delivery.id)))
+        feedback.apply(feedback.Report(HARD_BOUNCE, "dsn", delivery_id=ids[0]))
+        feedback.apply(feedback.Report(COMPLAINED, "arf", delivery_id=ids[1]))
+        _db.session.commit()
+        _db.session.remove()
+    page = client.get("/staff/newsletter/statistics").get_data(as_text=True)
+    assert "1 (25.00 %)" in page and "too high" in page
+    assert not any(reader in page for reader in readers)  # aggregates only

@@ -48,6 +48,7 @@ def _schedule_error(code: str) -> str:
         "too-far": _("Choose a time within a year."),
         "not-started": _("This issue has not started sending."),
         "paused": _("This issue is already paused."),
+        "finished": _("This issue has finished: there is nothing left to pause."),
         "not-paused": _("This issue is not paused."),
     }
     return messages.get(code, _("That cannot be done now."))
@@ -234,7 +235,8 @@ def review(issue_id: str) -> ResponseReturnValue:
         db.session.rollback()
         flash(_("That copy is no longer uncertain (someone else reviewed it)."), "error")
         return _to_progress(issue)
-    record(f"newsletter.uncertain-{form.decision.data}", issue, f"delivery {delivery_id} to {copy.email}")
+    # The delivery's id, not the address: the audit log outlives the subscriber's erasure.
+    record(f"newsletter.uncertain-{form.decision.data}", issue, f"delivery {delivery_id}")
     db.session.commit()
     flash(_("Recorded for %(email)s.", email=copy.email), "success")
     return _to_progress(issue)

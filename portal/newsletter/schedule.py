@@ -176,6 +176,8 @@ def pause(issue: Issue) -> int:
             raise ScheduleError("not-started")
         if current.paused_at is not None:
             raise ScheduleError("paused")
+        if current.finished_at is not None:
+            raise ScheduleError("finished")
         current.paused_at = utcnow()
         return _hold(issue.id)
 
@@ -214,7 +216,7 @@ def keep_paused_and_finish(app: Flask) -> None:
     db.session.rollback()
     for issue_id in paused:
         stray = db.session.scalar(select(func.count()).select_from(Delivery).where(
-            Delivery.issue_id == issue_id, Delivery.status == PENDING))
+            Delivery.issue_id == issue_id, Delivery.status.in_((PENDING, CLAIMED))))
         db.session.rollback()
         if stray:
             with write_transaction():
