@@ -110,3 +110,19 @@ def test_keyboard_only_compose_with_live_preview_then_send(browser, site, smtp_s
         assert page.locator("[data-field=total]").inner_text() == "1"
     finally:
         context.close()
+
+
+def test_the_progress_view_updates_in_place_with_javascript(browser, site, smtp_server):
+    from portal.mail.worker import deliver_due
+
+    app, base = site
+    context, page = _page(browser, base)
+    try:
+        page.goto(base + "/staff/newsletter/1/progress")
+        assert page.locator("[data-field=sent]").inner_text() == "0"
+        page.evaluate("window.__loaded = true")  # gone if the page reloads instead of updating
+        deliver_due(app)
+        page.wait_for_function("() => document.querySelector('[data-field=sent]').textContent === '1'")
+        assert page.evaluate("window.__loaded") is True
+    finally:
+        context.close()
