@@ -18,6 +18,7 @@ from datetime import timedelta
 
 from flask import Flask
 
+from portal.contributions import collection
 from portal.db import utcnow
 from portal.extensions import db
 from portal.mail.engine import Engine, Options, Outcome, next_due
@@ -25,19 +26,24 @@ from portal.mail.engine import Engine, Options, Outcome, next_due
 log = logging.getLogger("portal.mail")
 EXTENSION_KEY = "portal.mail.worker"
 DECOY_SWEEP_SECONDS = 30.0
-TICKS_KEY = "portal.mail.ticks"
+Tick = Callable[[Flask], None]
 
 
-def add_tick(app: Flask, tick: Callable[[Flask], None]) -> None:
+def _ticks(app: Flask) -> dict[str, Tick]:
+    ticks: dict[str, Tick] = collection("mail-ticks", app)
+    return ticks
+
+
+def add_tick(app: Flask, tick: Tick) -> None:
     """Work an area wants done at the start of every delivery pass (starting a scheduled newsletter
     issue, say): no cron on a small host. Every worker of every process runs it, often at once, so
     it must claim its work atomically in the database."""
-    app.extensions.setdefault(TICKS_KEY, []).append(tick)
+    _ticks(app)[f"{tick.__module__}.{tick.__qualname__}"] = tick
 
 
 def run_ticks(app: Flask) -> None:
     """Inside an app context. One failing tick is logged and must not stop the mail."""
-    for tick in app.extensions.get(TICKS_KEY, ()):
+    for tick in list(_ticks(app).values()):
         try:
             tick(app)
         except Exception:
