@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from sqlalchemy import select, update
 
-from portal.db import utcnow
+from portal.db import utcnow, write_transaction
 from portal.extensions import db as _db
 from portal.mail.models import HELD, SENT, UNCERTAIN, Delivery
 from portal.mail.worker import Worker, deliver_due
@@ -184,7 +184,8 @@ def test_a_pause_holds_copies_an_engine_puts_back_during_it(app, db, smtp):
 
     issues.start_issue(issue_id)
     issue = db.session.get(Issue, issue_id)
-    schedule.pause(issue)
+    with write_transaction():
+        schedule.pause(issue)
     db.session.execute(update(Delivery).where(Delivery.issue_id == issue_id).values(status="pending"))
     db.session.commit()
     schedule.tick(app)

@@ -11,6 +11,7 @@ from flask import abort, current_app, flash, jsonify, redirect, render_template,
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 
+from portal.db import write_transaction
 from portal.extensions import db
 from portal.inputs import record_id
 from portal.mail.models import FAILED, UNCERTAIN
@@ -177,12 +178,12 @@ def pause(issue_id: str) -> ResponseReturnValue:
     if not ActionForm().validate_on_submit():
         abort(400)
     try:
-        held = schedule.pause(issue)  # commits: the pause must hold at once, for every worker
+        with write_transaction():  # the pause and its audit entry, committed together
+            held = schedule.pause(issue)
+            record("newsletter.pause", issue, f"{held} copies held")
     except schedule.ScheduleError as error:
         flash(_schedule_error(error.code), "error")
         return _to_progress(issue)
-    record("newsletter.pause", issue, f"{held} copies held")
-    db.session.commit()
     flash(_("Paused: %(n)d copies are held until you resume.", n=held), "success")
     return _to_progress(issue)
 
@@ -194,12 +195,12 @@ def resume(issue_id: str) -> ResponseReturnValue:
     if not ActionForm().validate_on_submit():
         abort(400)
     try:
-        released = schedule.resume(issue)
+        with write_transaction():
+            released = schedule.resume(issue)
+            record("newsletter.resume", issue, f"{released} copies released")
     except schedule.ScheduleError as error:
         flash(_schedule_error(error.code), "error")
         return _to_progress(issue)
-    record("newsletter.resume", issue, f"{released} copies released")
-    db.session.commit()
     flash(_("Resumed: %(n)d copies are back in the queue.", n=released), "success")
     return _to_progress(issue)
 

@@ -169,17 +169,17 @@ def start_due(app: Flask) -> list[int]:
 
 
 def pause(issue: Issue) -> int:
-    """Hold the issue's waiting copies; a copy already being handed over finishes. Commits."""
-    with write_transaction():
-        current = db.session.get(Issue, issue.id, populate_existing=True)
-        if current is None or current.started_at is None:
-            raise ScheduleError("not-started")
-        if current.paused_at is not None:
-            raise ScheduleError("paused")
-        if current.finished_at is not None:
-            raise ScheduleError("finished")
-        current.paused_at = utcnow()
-        return _hold(issue.id)
+    """Hold the issue's waiting copies; a copy already being handed over finishes. Inside the
+    caller's ``write_transaction`` (with its audit entry): the pause holds once it commits."""
+    current = db.session.get(Issue, issue.id, populate_existing=True)
+    if current is None or current.started_at is None:
+        raise ScheduleError("not-started")
+    if current.paused_at is not None:
+        raise ScheduleError("paused")
+    if current.finished_at is not None:
+        raise ScheduleError("finished")
+    current.paused_at = utcnow()
+    return _hold(issue.id)
 
 
 def _hold(issue_id: int) -> int:
@@ -192,18 +192,18 @@ def _hold(issue_id: int) -> int:
 
 
 def resume(issue: Issue) -> int:
-    """Release the held copies to the queue (their retry times kept); the workers are woken. Commits."""
-    with write_transaction():
-        current = db.session.get(Issue, issue.id, populate_existing=True)
-        if current is None or current.paused_at is None:
-            raise ScheduleError("not-paused")
-        current.paused_at = None
-        current.finished_at = None
-        count = affected(db.session.execute(
-            update(Delivery).where(Delivery.issue_id == issue.id, Delivery.status == HELD)
-            .values(status=PENDING, updated_at=utcnow())
-        ))
-        db.session.info[WAKE_FLAG] = True
+    """Release the held copies to the queue (their retry times kept) and wake the workers. Inside
+    the caller's ``write_transaction``, like ``pause``."""
+    current = db.session.get(Issue, issue.id, populate_existing=True)
+    if current is None or current.paused_at is None:
+        raise ScheduleError("not-paused")
+    current.paused_at = None
+    current.finished_at = None
+    count = affected(db.session.execute(
+        update(Delivery).where(Delivery.issue_id == issue.id, Delivery.status == HELD)
+        .values(status=PENDING, updated_at=utcnow())
+    ))
+    db.session.info[WAKE_FLAG] = True
     return count
 
 
