@@ -106,7 +106,7 @@ def _notify_dpo(inquiry: Inquiry) -> bool:
         reply_to=inquiry.email or None,
         inquiry=inquiry,
         due=_date(inquiry.due_at),
-        admin_url=external_url("privacy.desk"),
+        admin_url=external_url("staff_desk.case", reference=inquiry.reference),
     )
     return True
 

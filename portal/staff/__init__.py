@@ -10,6 +10,28 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from portal.staff import models, views  # noqa: F401 - the models register their tables
+    from portal import mail, personal_data
+    from portal.staff import (
+        breach_views,
+        desk,
+        desk_views,
+        models,
+        people_views,
+        personal,
+        report_views,
+        views,
+    )
 
     app.register_blueprint(views.bp)
+    for module in (desk_views, breach_views, people_views, report_views):
+        app.register_blueprint(module.bp)
+    for name, label in desk.KINDS.items():
+        mail.register_kind(mail.Kind(name, label))
+    # Before the inquiries (order 500): a closed case's replies go with its text.
+    personal_data.register(
+        "staff console",
+        (models.StaffAction, models.StaffAccess, models.CaseFile),
+        personal.export,
+        personal.erase,
+        order=450,
+    )
