@@ -6,6 +6,7 @@ from flask import Blueprint, Response, abort, flash, redirect, render_template, 
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
+from wtforms import SelectChoice
 
 from portal.db import utcnow
 from portal.inputs import record_id
@@ -36,8 +37,8 @@ def _case_or_404(reference: str) -> desk.Case:
     return case
 
 
-def _assignee_choices() -> list[tuple[str, str]]:
-    return [("", _("Nobody"))] + [(str(u.id), u.email) for u in desk.staff_accounts()]
+def _assignee_choices() -> list[SelectChoice]:
+    return [SelectChoice("", _("Nobody"))] + [SelectChoice(str(u.id), u.email) for u in desk.staff_accounts()]
 
 
 def _forms(case: desk.Case) -> dict[str, object]:

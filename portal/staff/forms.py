@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, HiddenField, PasswordField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, HiddenField, PasswordField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
 TIME_FORMATS = ("%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d")
@@ -41,7 +41,7 @@ class CaseForm(FlaskForm):
 
 
 class ExtendForm(FlaskForm):
-    months = SelectField(_l("Extend by"), choices=[("1", _l("one month")), ("2", _l("two months"))],
+    months = SelectField(_l("Extend by"), choices=[SelectChoice("1", _l("one month")), SelectChoice("2", _l("two months"))],
                          validators=[DataRequired(_l("Choose one or two months."))])
     reason = TextAreaField(_l("Reason (sent to the sender)"), validators=[
         DataRequired(_l("Give the reason for the extension: the sender is told it.")),
@@ -81,9 +81,9 @@ class BreachForm(FlaskForm):
 
 class DecisionForm(FlaskForm):
     decision = SelectField(_l("Decision"), choices=[
-        ("pending", _l("Not decided yet")),
-        ("notify", _l("Notify the supervisory authority")),
-        ("no-notify", _l("Do not notify: unlikely to result in a risk to people")),
+        SelectChoice("pending", _l("Not decided yet")),
+        SelectChoice("notify", _l("Notify the supervisory authority")),
+        SelectChoice("no-notify", _l("Do not notify: unlikely to result in a risk to people")),
     ], validators=[DataRequired(_l("Choose a decision from the list."))])
     reason = TextAreaField(_l("Reason for the decision"),
                            validators=[Length(max=40_000, message=_l("That is too long."))])
