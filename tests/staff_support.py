@@ -34,7 +34,8 @@ def staff_client(app: Any, email: str = STAFF) -> Any:
     return signed_in(app, email, admin=True)
 
 
-def post(client: Any, path: str, data: dict[str, Any] | None = None, token_from: str = "/staff", **kw: Any) -> Any:
+def post(client: Any, path: str, data: dict[str, Any] | None = None, token_from: str = "/staff",  # noqa: S107
+         **kw: Any) -> Any:
     form = dict(data or {})
     form.setdefault("csrf_token", csrf_token(client, token_from))
     return client.post(path, data=form, **kw)
@@ -54,3 +55,14 @@ def seed_inquiry(app: Any, reference: str = "DP-CASE0001", email: str = "person@
                                user_id=user_id))
         db.session.commit()
         db.session.remove()
+
+
+def actions(app: Any) -> list[tuple[str, str, str]]:
+    """The staff audit log, oldest first: (action, subject, detail)."""
+    from sqlalchemy import select
+
+    from portal.staff.models import StaffAction
+
+    with app.app_context():
+        rows = db.session.scalars(select(StaffAction).order_by(StaffAction.id))
+        return [(a.action, a.subject, a.detail) for a in rows]

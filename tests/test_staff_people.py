@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from portal.extensions import db
 from tests.helpers import PASSWORD, csrf_token
-from tests.staff_support import STAFF, account, post, signed_in, staff_client
+from tests.staff_support import STAFF, account, actions, post, signed_in, staff_client
 
 
 def _look(staff, email, reason="inquiry DP-ABCD2345"):
@@ -26,12 +26,6 @@ def _own_export(client):
     assert response.status_code == 200 and response.mimetype == "application/json"
     return json.loads(response.get_data(as_text=True))
 
-
-def _actions(app):
-    from portal.staff.models import StaffAction
-
-    with app.app_context():
-        return [(a.action, a.subject, a.detail) for a in db.session.scalars(select(StaffAction).order_by(StaffAction.id))]
 
 
 def test_only_the_exact_address_finds_an_account_and_a_reason_is_required(app, smtp):
@@ -52,10 +46,10 @@ def test_only_the_exact_address_finds_an_account_and_a_reason_is_required(app, s
     page = staff.get(found.headers["Location"]).get_data(as_text=True)
     assert "Person@example.com" in page and "inquiry DP-ABCD2345" in page and "Not subscribed" in page
     # The audit log never holds a typed address: the account id, or "no account".
-    *misses, hit = _actions(app)
+    *misses, hit = actions(app)
     assert hit == ("person.lookup", f"account {person_id}", "")
     assert misses and set(misses) == {("person.lookup", "no account", "")}
-    assert not any("example" in s or "example" in d for _a, s, d in _actions(app))
+    assert not any("example" in s or "example" in d for _a, s, d in actions(app))
 
 
 def test_every_lookup_appears_in_the_persons_own_export(app, smtp):
@@ -117,7 +111,7 @@ def test_end_sessions_and_suppress_and_restore_the_newsletter(app, smtp):
         # Lifted, but not subscribed again: that consent is the person's to give.
         assert suppression.find("person@example.com") is None and not is_subscribed(user)
     assert post(staff, location + "/newsletter", {"action": "bogus"}, token_from=location).status_code == 400
-    assert [a[0] for a in _actions(app)] == ["person.lookup", "person.sessions-ended",
+    assert [a[0] for a in actions(app)] == ["person.lookup", "person.sessions-ended",
                                              "person.newsletter-suppressed", "person.newsletter-restored"]
 
 
@@ -132,7 +126,7 @@ def test_erasure_deletes_the_access_log_and_the_audit_log_keeps_no_address(app, 
     assert person.post("/account/delete", data={"csrf_token": token, "password": PASSWORD}).status_code == 303
     with app.app_context():
         assert db.session.scalars(select(StaffAccess)).all() == []
-    [(action, subject, detail)] = _actions(app)
+    [(action, subject, detail)] = actions(app)
     assert action == "person.lookup" and "example.com" not in subject + detail and "Novák" not in detail
 
 

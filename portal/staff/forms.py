@@ -41,7 +41,8 @@ class CaseForm(FlaskForm):
 
 
 class ExtendForm(FlaskForm):
-    months = SelectField(_l("Extend by"), choices=[SelectChoice("1", _l("one month")), SelectChoice("2", _l("two months"))],
+    months = SelectField(_l("Extend by"),
+                         choices=[SelectChoice("1", _l("one month")), SelectChoice("2", _l("two months"))],
                          validators=[DataRequired(_l("Choose one or two months."))])
     reason = TextAreaField(_l("Reason (sent to the sender)"), validators=[
         DataRequired(_l("Give the reason for the extension: the sender is told it.")),
