@@ -65,7 +65,7 @@ FORMS: dict[str, tuple[str, ...]] = {
     "staff_desk.answered": (),
     "staff_desk.export": (),
     "staff_desk.erase": ("password",),
-    "staff_breaches.register": (),
+    "staff_breaches.register": ("reference",),
     "staff_breaches.add": ("discovered_at", "summary", "description", "reference"),
     "staff_breaches.breach": (),
     "staff_breaches.decide": ("decision", "reason", "notified_at", "people_informed"),

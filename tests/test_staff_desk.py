@@ -354,3 +354,23 @@ def test_console_forms_refuse_missing_csrf(app, smtp):
                  "/staff/desk/DP-CASE0001/extend", "/staff/breaches", "/staff/people"):
         assert staff.post(path, data={"subject": "x", "body": "y"}).status_code == 400, path
     assert actions(app) == []
+
+
+def test_a_violation_report_leads_to_the_register_and_the_overview_shows_what_runs(app, smtp):
+    from portal.staff.models import Breach
+
+    seed_inquiry(app, "DP-LEAK0001", topic="breach", created=utcnow() - timedelta(days=40))
+    staff = staff_client(app)
+    case = staff.get("/staff/desk/DP-LEAK0001").get_data(as_text=True)
+    assert "/staff/breaches?reference=DP-LEAK0001" in case
+    form = staff.get("/staff/breaches?reference=DP-LEAK0001").get_data(as_text=True)
+    assert 'value="DP-LEAK0001"' in form
+    found = (utcnow() - timedelta(hours=1)).astimezone(PRAGUE).strftime("%Y-%m-%d %H:%M")
+    post(staff, "/staff/breaches", {"discovered_at": found, "summary": "Reported leak", "reference": "dp-leak0001"},
+         token_from="/staff/breaches")
+    with app.app_context():
+        [breach] = db.session.scalars(select(Breach)).all()
+        assert breach.inquiry_id is not None
+    overview = staff.get("/staff").get_data(as_text=True)
+    assert "1 open inquiry" in overview and "1 overdue" in overview
+    assert "Reported leak" in overview and re.search(r"7[01] h \d+ min left", overview)

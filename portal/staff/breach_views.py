@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, abort, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -36,7 +36,9 @@ def _list(form: BreachForm, status: int = 200) -> ResponseReturnValue:
 @bp.get("")
 @staff_required
 def register() -> ResponseReturnValue:
-    return _list(BreachForm(formdata=None))
+    # "Record in the breach register" on a violation report's case brings its reference along.
+    reference = request.args.get("reference", "")
+    return _list(BreachForm(formdata=None, reference=reference[:24] if isinstance(reference, str) else ""))
 
 
 @bp.post("")
