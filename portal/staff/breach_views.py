@@ -54,7 +54,7 @@ def add() -> ResponseReturnValue:
                 breach = breaches.register(current_user, discovered, form.summary.data, form.description.data or "",
                                            form.reference.data or "")
             except BreachError as error:
-                form.summary.errors = [str(error)]
+                form[error.field].errors = [str(error)]
             else:
                 flash(_("The breach is in the register. The 72-hour clock runs from its discovery."), "success")
                 return redirect(url_for("staff_breaches.breach", breach_id=breach.id), 303)
@@ -101,7 +101,7 @@ def decide(breach_id: str) -> ResponseReturnValue:
                 breaches.decide(current_user, found.id, form.decision.data, form.reason.data or "", notified,
                                 form.people_informed.data or "")
             except BreachError as error:
-                form.reason.errors = [str(error)]
+                form[error.field].errors = [str(error)]
             else:
                 flash(_("The decision is recorded."), "success")
                 return redirect(url_for("staff_breaches.breach", breach_id=found.id), 303)

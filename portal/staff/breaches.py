@@ -24,32 +24,37 @@ MAX_SUMMARY, MAX_TEXT = 200, 20_000
 
 
 class BreachError(ValueError):
-    """Something the staff member can fix; the message is safe to show."""
+    """Something the staff member can fix; the message is safe to show, ``field`` is what to fix."""
+
+    def __init__(self, message: str, field: str = "summary") -> None:
+        super().__init__(message)
+        self.field = field
 
 
-def _text(raw: str, limit: int, what: str) -> str:
+def _text(raw: str, limit: int, what: str, field: str) -> str:
     value = (raw or "").replace("\r\n", "\n").strip()
     if len(value) > limit or "\x00" in value:
-        raise BreachError(_("Please keep the %(what)s under %(count)d characters.", what=what, count=limit))
+        raise BreachError(_("Please keep the %(what)s under %(count)d characters.", what=what, count=limit), field)
     return value
 
 
 def register(staff: Any, discovered_at: datetime, summary: str, description: str,
              reference: str = "", now: datetime | None = None) -> Breach:
-    summary = " ".join(_text(summary, MAX_SUMMARY, _("summary")).split())
+    summary = " ".join(_text(summary, MAX_SUMMARY, _("summary"), "summary").split())
     if not summary:
         raise BreachError(_("Say in a few words what happened."))
     if discovered_at > (now or utcnow()):
-        raise BreachError(_("The time of discovery cannot be in the future."))
+        raise BreachError(_("The time of discovery cannot be in the future."), "discovered_at")
+    details = _text(description, MAX_TEXT, _("description"), "description")
     inquiry_id = None
     if reference.strip():
         inquiry = inquiries.find(reference)
         if inquiry is None:
-            raise BreachError(_("There is no inquiry with that reference."))
+            raise BreachError(_("There is no inquiry with that reference."), "reference")
         inquiry_id = inquiry.id
     with write_transaction():
         breach = Breach(recorded_by=staff.email, discovered_at=discovered_at, summary=summary,
-                        description=_text(description, MAX_TEXT, _("description")), inquiry_id=inquiry_id)
+                        description=details, inquiry_id=inquiry_id)
         db.session.add(breach)
         db.session.flush()
         audit_log.record(staff, "breach.register", f"breach {breach.id}", summary)
@@ -59,19 +64,19 @@ def register(staff: Any, discovered_at: datetime, summary: str, description: str
 def decide(staff: Any, breach_id: int, decision: str, reason: str, notified_at: datetime | None,
            people_informed: str, now: datetime | None = None) -> Breach:
     if decision not in DECISIONS:
-        raise BreachError(_("Choose a decision from the list."))
-    reason = _text(reason, MAX_TEXT, _("reason"))
+        raise BreachError(_("Choose a decision from the list."), "decision")
+    reason = _text(reason, MAX_TEXT, _("reason"), "reason")
     if decision != "pending" and not reason:
-        raise BreachError(_("Record the reason for the decision."))
+        raise BreachError(_("Record the reason for the decision."), "reason")
     if decision != "notify" and notified_at is not None:
-        raise BreachError(_("A notification time only goes with the decision to notify the authority."))
+        raise BreachError(_("A notification time only goes with the decision to notify the authority."), "notified_at")
     if notified_at is not None and notified_at > (now or utcnow()):
-        raise BreachError(_("The notification time cannot be in the future."))
-    informed = _text(people_informed, MAX_TEXT, _("list of people informed"))
+        raise BreachError(_("The notification time cannot be in the future."), "notified_at")
+    informed = _text(people_informed, MAX_TEXT, _("list of people informed"), "people_informed")
     with write_transaction():
         breach = db.session.get(Breach, breach_id)
         if breach is None:
-            raise BreachError(_("There is no such breach in the register."))
+            raise BreachError(_("There is no such breach in the register."), "decision")
         changed = breach.decision != decision or breach.decision_reason != reason
         breach.decision, breach.decision_reason = decision, reason
         if changed:

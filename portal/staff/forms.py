@@ -11,6 +11,8 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, PasswordField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional
 
+from portal.staff.desk import MAX_NOTES, MAX_SUBJECT
+
 TIME_FORMATS = ("%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M", "%Y-%m-%d")
 
 
@@ -37,7 +39,7 @@ class PostForm(FlaskForm):
 class CaseForm(FlaskForm):
     assignee = SelectField(_l("Assigned to"), choices=[], validate_choice=False)
     notes = TextAreaField(_l("Notes (staff only; part of the person's export)"),
-                          validators=[Length(max=20_000, message=_l("The notes are too long."))])
+                          validators=[Length(max=MAX_NOTES, message=_l("The notes are too long."))])
 
 
 class ExtendForm(FlaskForm):
@@ -52,7 +54,7 @@ class ExtendForm(FlaskForm):
 
 class ReplyForm(FlaskForm):
     subject = StringField(_l("Subject"), validators=[
-        DataRequired(_l("Please write a subject.")), Length(max=400, message=_l("The subject is too long.")),
+        DataRequired(_l("Please write a subject.")), Length(max=MAX_SUBJECT, message=_l("The subject is too long.")),
     ])
     body = TextAreaField(_l("Reply"), validators=[
         DataRequired(_l("Please write the reply.")), Length(max=40_000, message=_l("The reply is too long.")),
