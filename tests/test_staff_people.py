@@ -136,3 +136,26 @@ def test_a_staff_members_own_actions_are_in_their_export(app, smtp):
     _look(staff, "person@example.com")
     document = _own_export(staff)
     assert [a["action"] for a in document["staff_actions_taken"]] == ["person.lookup"]
+
+
+def test_an_erased_staff_members_audit_entries_stay_with_their_address(app, smtp):
+    from portal.staff.models import CaseFile, StaffAccess, StaffAction
+    from tests.staff_support import seed_inquiry
+
+    account(app, "person@example.com")
+    seed_inquiry(app)
+    staff = staff_client(app)
+    _look(staff, "person@example.com")
+    with app.app_context():
+        from portal.accounts.models import User
+
+        staff_id = db.session.scalar(select(User.id).where(User.email_key == STAFF))
+    post(staff, "/staff/desk/DP-CASE0001/case", {"assignee": str(staff_id), "notes": ""})
+    token = csrf_token(staff, "/account/data")
+    assert staff.post("/account/delete", data={"csrf_token": token, "password": PASSWORD}).status_code == 303
+    with app.app_context():
+        entries = db.session.scalars(select(StaffAction)).all()
+        assert entries and all(e.staff_id is None and e.staff_email == STAFF for e in entries)
+        [look] = db.session.scalars(select(StaffAccess)).all()  # the person still sees who looked
+        assert look.staff_id is None and look.staff_email == STAFF
+        assert db.session.scalars(select(CaseFile)).one().assignee_id is None
