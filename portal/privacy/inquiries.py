@@ -143,8 +143,8 @@ def recent_answered(limit: int = 20) -> list[Inquiry]:
 
 
 def find(reference: str) -> Inquiry | None:
-    if not isinstance(reference, str) or len(reference) > 24:
-        return None
+    if not isinstance(reference, str) or len(reference) > 24 or "\x00" in reference:
+        return None  # NUL: PostgreSQL refuses it in a query, and no reference has one
     return db.session.scalar(select(Inquiry).where(Inquiry.reference == reference.strip().upper()))
 
 
