@@ -46,7 +46,7 @@ FORMS: dict[str, tuple[str, ...]] = {
     "accounts.confirm_email_change": (),
     "accounts.list_sessions": (),
     "accounts.revoke_sessions": ("session_id", "all_others"),
-    "consent.decide": ("action", "analytics", "chat", "next"),
+    "consent.decide": ("action", "analytics", "chat", "next", "per_service", "service"),
     "consent.cookies": (),
     "newsletter.preferences": ("subscribed",),
     "newsletter.unsubscribe_page": (),

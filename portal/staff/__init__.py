@@ -13,6 +13,7 @@ def init_app(app: Flask) -> None:
     from portal import mail, personal_data
     from portal.extensions import csrf
     from portal.staff import (
+        audit_log,
         breach_views,
         desk,
         desk_views,
@@ -30,13 +31,8 @@ def init_app(app: Flask) -> None:
         # (FlaskForm.validate_on_submit) after staff_required has answered 404 to non-staff.
         csrf.exempt(module.bp)
         app.register_blueprint(module.bp)
-    for name, label in desk.KINDS.items():
-        mail.register_kind(mail.Kind(name, label))
+    mail.register_kinds(app, desk.KINDS)
+    personal_data.register(app, "staff", (models.StaffAction,), audit_log.export, audit_log.erase, order=900)
     # Before the inquiries (order 500): a closed case's replies go with its text.
-    personal_data.register(
-        "staff console",
-        (models.StaffAction, models.StaffAccess, models.CaseFile),
-        personal.export,
-        personal.erase,
-        order=450,
-    )
+    personal_data.register(app, "staff console", (models.StaffAccess, models.CaseFile), personal.export,
+                           personal.erase, order=450)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 
 from portal.db import utcnow
 from portal.extensions import db
@@ -57,3 +57,6 @@ def export(user: Any) -> dict[str, Any]:
 
 def erase(user: Any) -> None:
     db.session.execute(delete(StaffAccess).where(StaffAccess.user_id == user.id))
+    # Looks this person made as staff stay in the others' logs, like the audit log, without the address.
+    db.session.execute(update(StaffAccess).where(StaffAccess.staff_id == user.id)
+                       .values(staff_id=None, staff_email=f"erased account {user.id}"))

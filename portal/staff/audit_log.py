@@ -1,21 +1,23 @@
 """Writing to and reading the staff audit log. There is no update or delete here, on purpose.
 
-The ORM refuses to change or delete an entry, row by row or in bulk, whoever asks; the only
-change the database itself makes is ``staff_id`` set to NULL when a staff account is erased
-(the address the entry was written with stays: an audit log its subject can erase is none).
+The ORM refuses to change or delete an entry, row by row or in bulk, whoever asks. The one
+exception is the erasure of a staff account (``erase``): its entries stay, as the record of what
+was done, with "erased account N" instead of the address.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import event, select, update
 from sqlalchemy.orm import ORMExecuteState, Session
 
 from portal.extensions import db
 from portal.staff.models import StaffAction
 
 PAGE = 50
+# The one change the log allows: an erased staff member's address replaced by "erased account N".
+ERASURE = "portal_staff_audit_erasure"
 
 
 class AppendOnly(RuntimeError):
@@ -33,6 +35,22 @@ def record(staff: Any, action: str, subject: str = "", detail: str = "") -> Staf
 
 def recent(limit: int = 50) -> list[StaffAction]:
     return list(db.session.scalars(select(StaffAction).order_by(StaffAction.id.desc()).limit(limit)))
+
+
+def export(user: Any) -> dict[str, Any]:
+    rows = db.session.scalars(select(StaffAction).where(StaffAction.staff_id == user.id).order_by(StaffAction.id))
+    return {"staff_actions": [
+        {"at": row.at.isoformat(), "action": row.action, "subject": row.subject, "detail": row.detail} for row in rows
+    ]}
+
+
+def erase(user: Any) -> None:
+    # The log keeps what was done (it is the operator's proof) but no longer who the person was.
+    db.session.execute(
+        update(StaffAction).where(StaffAction.staff_id == user.id)
+        .values(staff_id=None, staff_email=f"erased account {user.id}"),
+        execution_options={ERASURE: True},
+    )
 
 
 def page(before: int | None = None, size: int = PAGE) -> list[StaffAction]:
@@ -58,5 +76,5 @@ def _refuse_bulk(state: ORMExecuteState) -> None:
     if not (state.is_update or state.is_delete):
         return
     table = getattr(state.statement, "table", None)
-    if getattr(table, "name", None) == StaffAction.__tablename__:
+    if getattr(table, "name", None) == StaffAction.__tablename__ and not state.execution_options.get(ERASURE):
         raise AppendOnly("the staff audit log cannot be changed")

@@ -38,9 +38,10 @@ def export(staff: Any, reference: str) -> str:
     return rights.export_json(user)
 
 
-def erase(staff: Any, reference: str, password: object) -> str:
-    """Erase the person behind the case, once the staff member's password is confirmed."""
-    if not reauth.password_confirmed(staff, password):
+def erase(staff: Any, reference: str, password: object, ip: str) -> str:
+    """Erase the person behind the case, once the staff member's password is confirmed
+    (``ip``: the staff member's, for the password throttle)."""
+    if not reauth.password_confirmed(staff, password, ip):
         raise CaseworkError(_("Your password is not correct."))
     case, user = _account(reference)
     if user.id == staff.id:

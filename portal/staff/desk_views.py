@@ -8,6 +8,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from wtforms import SelectChoice
 
+from portal.accounts.requestinfo import this_client
 from portal.db import utcnow
 from portal.inputs import record_id
 from portal.privacy import rights
@@ -166,7 +167,7 @@ def erase(reference: str) -> ResponseReturnValue:
     form = EraseForm()
     if form.validate_on_submit():
         try:
-            casework.erase(current_user, found.inquiry.reference, form.password.data)
+            casework.erase(current_user, found.inquiry.reference, form.password.data, this_client().ip)
         except CaseworkError as error:
             form.password.errors = [str(error)]
         else:

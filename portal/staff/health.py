@@ -8,9 +8,9 @@ from datetime import datetime
 
 from sqlalchemy import select
 
+from portal import audit
 from portal.db import utcnow
 from portal.extensions import db
-from portal.privacy import audit
 from portal.staff.models import PurgeRun
 
 

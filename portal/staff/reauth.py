@@ -11,5 +11,5 @@ from typing import Any
 from portal.accounts import throttle
 
 
-def password_confirmed(staff: Any, password: object) -> bool:
-    return isinstance(password, str) and bool(password) and throttle.password_ok(staff, password)
+def password_confirmed(staff: Any, password: object, ip: str) -> bool:
+    return isinstance(password, str) and bool(password) and throttle.password_ok(staff, password, ip)
