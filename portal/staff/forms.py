@@ -45,7 +45,9 @@ class CaseForm(FlaskForm):
 class ExtendForm(FlaskForm):
     months = SelectField(_l("Extend by"),
                          choices=[SelectChoice("1", _l("one month")), SelectChoice("2", _l("two months"))],
-                         validators=[DataRequired(_l("Choose one or two months."))])
+                         # The choice check is the validator: a "required" attribute on a select
+                         # without an empty first option is invalid HTML.
+                         invalid_choice_message=_l("Choose one or two months."))
     reason = TextAreaField(_l("Reason (sent to the sender)"), validators=[
         DataRequired(_l("Give the reason for the extension: the sender is told it.")),
         Length(max=4_000, message=_l("The reason is too long.")),
@@ -87,7 +89,7 @@ class DecisionForm(FlaskForm):
         SelectChoice("pending", _l("Not decided yet")),
         SelectChoice("notify", _l("Notify the supervisory authority")),
         SelectChoice("no-notify", _l("Do not notify: unlikely to result in a risk to people")),
-    ], validators=[DataRequired(_l("Choose a decision from the list."))])
+    ], invalid_choice_message=_l("Choose a decision from the list."))
     reason = TextAreaField(_l("Reason for the decision"),
                            validators=[Length(max=40_000, message=_l("That is too long."))])
     notified_at = StringField(_l("Authority notified at"), validators=[Length(max=40)])
