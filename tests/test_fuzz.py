@@ -85,6 +85,25 @@ FORMS: dict[str, tuple[str, ...]] = {
     "accounts.your_data": (),
     "accounts.security": (),
     "metrics.scrape": (),  # 404 without METRICS_TOKEN (the fuzz app has none)
+    "newsletter_console.index": (),
+    "newsletter_console.compose": ("subject", "body"),
+    "newsletter_console.edit": ("subject", "body"),
+    "newsletter_console.preview": ("subject", "body"),
+    "newsletter_console.saved_preview": (),
+    "newsletter_console.issue_page": (),
+    "newsletter_console.test_copy": (),
+    "newsletter_console.send_now": ("now-second_this_month", "now-reason"),
+    "newsletter_console.schedule_issue": ("at-when", "at-second_this_month", "at-reason"),
+    "newsletter_console.unschedule_issue": (),
+    "newsletter_console.progress_page": (),
+    "newsletter_console.progress_json": (),
+    "newsletter_console.pause": (),
+    "newsletter_console.resume": (),
+    "newsletter_console.retry_failed": (),
+    "newsletter_console.review": ("delivery", "decision"),
+    "newsletter_console.statistics": (),
+    "mail_console.page": (),
+    "mail_console.retry": ("which",),
 }
 QUERY = ("next", "lang")
 COOKIES = ("session", "portal_sid", "portal_consent", "__Host-session", "__Host-sid", "__Host-consent")

@@ -1,7 +1,7 @@
 """staff: the desk's case files and replies, the access log, the breach register, purge runs
 
 Revision ID: c7d2e9f14a6b
-Revises: a1f3c9d2e7b4
+Revises: c7e2b5a9d14f
 Create Date: 2026-12-01 11:40:00
 
 """
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = 'c7d2e9f14a6b'
-down_revision = 'a1f3c9d2e7b4'
+down_revision = 'c7e2b5a9d14f'
 branch_labels = None
 depends_on = None
 
