@@ -12,8 +12,10 @@ from datetime import datetime, timedelta
 
 from flask import Flask, Request, Response, current_app, g, request, session
 from sqlalchemy import delete, or_, select, update
+from sqlalchemy.orm import joinedload
 
 from portal import cookies
+from portal.accounts import history
 from portal.accounts.models import LoginSession, User
 from portal.accounts.requestinfo import stored_ip, stored_user_agent
 from portal.db import affected, utcnow, write_transaction
@@ -94,8 +96,11 @@ def find_live_session(raw: str) -> LoginSession | None:
     grain = min(60.0, current_app.config["SESSION_IDLE_TIMEOUT"] / 10)
     if (now - row.last_seen_at).total_seconds() >= grain:
         _touch(row.id, now)
+    # The row and its user in one query: every signed-in request needs both.
     with db.session.no_autoflush:
-        return db.session.get(LoginSession, row.id)
+        return db.session.scalars(
+            select(LoginSession).options(joinedload(LoginSession.user)).where(LoginSession.id == row.id)
+        ).first()
 
 
 def _touch(record_id: int, now: datetime | None) -> None:
@@ -120,12 +125,10 @@ def _load_login_early() -> None:
         current_user._get_current_object()
 
 
-def live_sessions(user: User) -> list[LoginSession]:
-    """The user's sessions that still count, most recently used first."""
-    records = db.session.scalars(
-        select(LoginSession).where(LoginSession.user_id == user.id).order_by(LoginSession.last_seen_at.desc())
-    ).all()
-    return [record for record in records if not is_expired(record)]
+def live_sessions(user: User, after: history.Cursor | None = None,
+                  size: int = history.SUMMARY_SIZE) -> history.Page[LoginSession]:
+    """The user's sessions that still count, most recently used first, ``size`` at a time."""
+    return history.live_sessions(user, utcnow(), idle_timeout(), max_age(), after, size)
 
 
 def session_of(user: User, session_id: int) -> LoginSession | None:
