@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select, select, tuple_
+from sqlalchemy import Select, literal, select, tuple_
 
 from portal.accounts.models import LoginAttempt, LoginSession, User
 from portal.consent.models import ConsentRecord
@@ -27,7 +27,9 @@ T = TypeVar("T")
 SUMMARY_SIZE = 10  # rows on a settings page
 PAGE_SIZE = 25  # rows on a "show more" page
 MAX_CURSOR_LENGTH = 40
-_CURSOR = re.compile(r"^(\d{1,17})-(\d{1,12})$")
+MAX_ID = 2**31 - 1  # an INTEGER key on PostgreSQL; a larger one would be a database error
+# Microseconds since 1970 (17 digits reach the year 5138, inside datetime's range) and a row id.
+_CURSOR = re.compile(r"^(\d{1,17})-(\d{1,10})$")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -51,11 +53,10 @@ class Cursor:
         match = _CURSOR.match(raw) if len(raw) <= MAX_CURSOR_LENGTH and raw.isascii() else None
         if match is None:
             raise CursorError(raw)
-        try:
-            at = _EPOCH + timedelta(microseconds=int(match.group(1)))
-        except OverflowError:
-            raise CursorError(raw) from None
-        return cls(at, int(match.group(2)))
+        row_id = int(match.group(2))
+        if row_id > MAX_ID:
+            raise CursorError(raw)
+        return cls(_EPOCH + timedelta(microseconds=int(match.group(1))), row_id)
 
 
 @dataclass(frozen=True)
@@ -81,7 +82,10 @@ def newest(statement: Select[Any], at: Any, id_: Any, after: Cursor | None, size
     One row more than asked for tells whether there is a next page, without counting.
     """
     if after is not None:
-        statement = statement.where(tuple_(at, id_) < tuple_(after.at, after.id))
+        # Bound with the columns' own types: a bare aware datetime would compare as "timestamp with
+        # time zone" on PostgreSQL, a cast of the column that no index serves.
+        bound = tuple_(literal(after.at, at.type), literal(after.id, id_.type))
+        statement = statement.where(tuple_(at, id_) < bound)
     rows = list(db.session.scalars(statement.order_by(at.desc(), id_.desc()).limit(size + 1)))
     if len(rows) <= size:
         return Page(rows, None)
