@@ -26,8 +26,6 @@ from flask import Flask, current_app, render_template, request
 from flask.typing import ResponseReturnValue
 from flask_limiter import Limiter, RateLimitExceeded
 from limits import parse_many
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from portal.ratelimit_share import per_process
 from portal.security.client import client_ip
@@ -56,6 +54,10 @@ def storage_options(uri: str) -> dict[str, Any]:
     """Keyword arguments for the limiter's storage: short timeouts and no retries for Redis."""
     if not uri.startswith(REDIS_SCHEMES):
         return {}
+    # redis-py (about 4 MB) only for a Redis store, not with memory:// counters.
+    from redis.backoff import NoBackoff
+    from redis.retry import Retry
+
     return {
         "socket_connect_timeout": REDIS_TIMEOUT,
         "socket_timeout": REDIS_TIMEOUT,
