@@ -11,7 +11,7 @@ import secrets
 from datetime import datetime, timedelta
 
 from flask import Flask, Request, Response, current_app, g, request, session
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.orm import joinedload
 
 from portal import cookies
@@ -22,6 +22,15 @@ from portal.db import affected, utcnow, write_transaction
 from portal.extensions import db, login_manager
 
 MAX_COOKIE_LENGTH = 128
+
+# Built once: every signed-in request runs both, and building a statement costs more than its
+# cached SQL. The row and its user come in one query: every signed-in request needs both.
+_BY_TOKEN = select(LoginSession.id, LoginSession.created_at, LoginSession.last_seen_at).where(
+    LoginSession.token_hash == bindparam("token_hash")
+)
+_WITH_USER = select(LoginSession).options(joinedload(LoginSession.user)).where(
+    LoginSession.id == bindparam("session_id")
+)
 
 
 def cookie_name() -> str:
@@ -83,9 +92,8 @@ def find_live_session(raw: str) -> LoginSession | None:
     # request's session reads anything: on SQLite a commit from elsewhere after the request's
     # first read would make the request's own later writes fail ("database is locked"), and
     # the request's pending work is never flushed or committed from here.
-    columns = (LoginSession.id, LoginSession.created_at, LoginSession.last_seen_at)
     with db.engine.connect() as connection:
-        row = connection.execute(select(*columns).where(LoginSession.token_hash == _hash(raw))).first()
+        row = connection.execute(_BY_TOKEN, {"token_hash": _hash(raw)}).first()
     if row is None:
         return None
     now = utcnow()
@@ -96,11 +104,8 @@ def find_live_session(raw: str) -> LoginSession | None:
     grain = min(60.0, current_app.config["SESSION_IDLE_TIMEOUT"] / 10)
     if (now - row.last_seen_at).total_seconds() >= grain:
         _touch(row.id, now)
-    # The row and its user in one query: every signed-in request needs both.
     with db.session.no_autoflush:
-        return db.session.scalars(
-            select(LoginSession).options(joinedload(LoginSession.user)).where(LoginSession.id == row.id)
-        ).first()
+        return db.session.scalars(_WITH_USER, {"session_id": row.id}).first()
 
 
 def _touch(record_id: int, now: datetime | None) -> None:
