@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export FLASK_APP := wsgi
 
-.PHONY: run test install install-dev migrate lint bench mutants screenshots clean
+.PHONY: run test install install-dev migrate lint bench mutants screenshots lighthouse clean
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,11 @@ bench: install-dev
 # PNGs of every page at phone and desktop size, light and dark, for review (Debian's chromium).
 screenshots: install-dev
 	$(BIN)/python tools/screenshots.py screenshots
+
+# Lighthouse accessibility, best practices and SEO of the main pages (npm's CLI, cached in
+# ~/.cache/portal-lighthouse; Debian's chromium); exits 1 below 100. Slow: not in the test suite.
+lighthouse: install-dev
+	$(BIN)/python tools/lighthouse.py $(LIGHTHOUSE_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache mutants

@@ -41,6 +41,12 @@ CONSENT = Cookie("portal_consent", "__Host-consent", "Remembers your cookie choi
 ALL = (LOGIN, FORMS, CONSENT)
 
 
+def expire_foreign(response: Response, targets: list[tuple[str, str | None]]) -> None:
+    """Expire cookies the portal did not set (a refused tracker's), each at (name, domain)."""
+    for name, domain in targets:
+        response.delete_cookie(name, path="/", domain=domain)
+
+
 def flask_session_settings(production: bool) -> dict[str, Any]:
     """Flask's keys for its session cookie, from the same declaration."""
     return {

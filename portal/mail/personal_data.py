@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import Flask
 from sqlalchemy import delete, select, update
 
 from portal import personal_data
@@ -77,8 +78,8 @@ def erase(user: Any) -> None:
     )
 
 
-def register() -> None:
-    personal_data.register("mail", (Delivery, Suppression, Feedback), export, erase, order=90)
-    personal_data.register_retention("delivered and failed emails", status.purge_old, "MAIL_LOG_RETENTION_DAYS")
-    personal_data.register_retention("bounce, complaint and delivery reports", feedback.purge_old,
+def register(app: Flask) -> None:
+    personal_data.register(app, "mail", (Delivery, Suppression, Feedback), export, erase, order=90)
+    personal_data.register_retention(app, "delivered and failed emails", status.purge_old, "MAIL_LOG_RETENTION_DAYS")
+    personal_data.register_retention(app, "bounce, complaint and delivery reports", feedback.purge_old,
                                      "MAIL_FEEDBACK_RETENTION_DAYS")
