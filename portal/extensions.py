@@ -6,10 +6,11 @@ from typing import TYPE_CHECKING
 
 from flask_login import LoginManager
 from flask_mail import Mail
-from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import MetaData
+
+from portal.lazy_migrate import LazyMigrate
 
 # Named constraints so Alembic can alter them on SQLite (batch mode) and PostgreSQL alike.
 NAMING_CONVENTION = {
@@ -21,7 +22,7 @@ NAMING_CONVENTION = {
 }
 
 db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION))
-migrate = Migrate(render_as_batch=True, compare_type=True)
+migrate = LazyMigrate(render_as_batch=True, compare_type=True)
 login_manager = LoginManager()
 mail = Mail()
 csrf = CSRFProtect()

@@ -6,10 +6,12 @@ from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from flask import Flask, current_app, url_for
+from flask import Flask, current_app, has_request_context, request, url_for
 
 from portal.contributions import collection
 from portal.static_files import content_hash
+
+ASSET_URLS = "portal.asset_urls"
 
 
 def to_local(value: datetime) -> datetime:
@@ -29,7 +31,22 @@ def asset(filename: str) -> str:
 
     The URL changes whenever the file does, so the static files can be cached for a year as
     immutable (see portal.static_files) and a new release is still picked up at once.
+
+    Each URL is worked out once per process (the files served are the copies built at start-up,
+    portal.static_files.build); with DEBUG on, every call looks at the file again.
     """
+    app = current_app
+    if app.debug or not has_request_context():  # emails build absolute URLs: not cached
+        return _asset_url(filename)
+    cache: dict[tuple[str, str], str] = app.extensions[ASSET_URLS]
+    key = (request.script_root, filename)
+    url = cache.get(key)
+    if url is None:
+        url = cache[key] = _asset_url(filename)
+    return url
+
+
+def _asset_url(filename: str) -> str:
     version = content_hash(Path(current_app.static_folder or "", filename))
     if version is None:
         return url_for("static", filename=filename)
@@ -60,3 +77,4 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["localtime"] = localtime
     app.jinja_env.globals["asset"] = asset
     app.jinja_env.globals["fragments"] = fragments
+    app.extensions[ASSET_URLS] = {}

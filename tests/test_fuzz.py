@@ -44,7 +44,7 @@ FORMS: dict[str, tuple[str, ...]] = {
     "accounts.change_password": ("current_password", "new_password"),
     "accounts.change_email": ("password", "new_email"),
     "accounts.confirm_email_change": (),
-    "accounts.list_sessions": (),
+    "accounts.list_sessions": ("after",),
     "accounts.revoke_sessions": ("session_id", "all_others"),
     "consent.decide": ("action", "analytics", "chat", "next", "per_service", "service"),
     "consent.cookies": (),
@@ -84,6 +84,9 @@ FORMS: dict[str, tuple[str, ...]] = {
     "accounts.email_settings": (),
     "accounts.your_data": (),
     "accounts.security": (),
+    "accounts.sign_ins": ("after",),
+    "accounts.cookie_choices": ("after",),
+    "accounts.newsletter_history": ("after",),
     "metrics.scrape": (),  # 404 without METRICS_TOKEN (the fuzz app has none)
     "newsletter_console.index": (),
     "newsletter_console.compose": ("subject", "body"),
@@ -105,7 +108,7 @@ FORMS: dict[str, tuple[str, ...]] = {
     "mail_console.page": (),
     "mail_console.retry": ("which",),
 }
-QUERY = ("next", "lang")
+QUERY = ("next", "lang", "after")
 COOKIES = ("session", "portal_sid", "portal_consent", "__Host-session", "__Host-sid", "__Host-consent")
 
 # Values known to have broken parsers somewhere: Unicode whitespace and digits (int()), NUL
@@ -196,7 +199,8 @@ def _member(app: Any) -> Member:
 # Endpoints that need a signed-in person; the sweep sends their values signed in.
 SIGNED_IN = {"accounts.account", "accounts.change_password", "accounts.change_email", "accounts.list_sessions",
              "accounts.revoke_sessions", "newsletter.preferences", "privacy_account.export",
-             "privacy_account.delete"}
+             "privacy_account.delete", "accounts.sign_ins", "accounts.cookie_choices",
+             "accounts.newsletter_history"}
 
 
 @pytest.mark.parametrize("endpoint", sorted(FORMS))

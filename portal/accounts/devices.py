@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 
 from ua_parser import parse_os, parse_user_agent
 
@@ -11,6 +12,7 @@ from portal.db import utcnow
 UNKNOWN_BROWSER = "Unknown browser"
 
 
+@lru_cache(maxsize=1024)
 def browser_and_system(user_agent: str | None) -> tuple[str, str]:
     """The browser family and the operating system of a User-Agent string ("" where unknown)."""
     if not user_agent:

@@ -42,6 +42,8 @@ class LoginSession(Model):
     """The server side of the session cookie. Deleting the row is logging out."""
 
     __tablename__ = "login_sessions"
+    # A person's sessions newest first, a page at a time (portal/accounts/history.py).
+    __table_args__ = (Index("ix_login_sessions_user_id_last_seen_at", "user_id", "last_seen_at", "id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     # SHA-256 of the random id in the cookie; the id itself is never stored.
@@ -61,7 +63,10 @@ class LoginAttempt(Model):
     """Every login attempt: the policy's "your IP address is stored to protect your account"."""
 
     __tablename__ = "login_attempts"
-    __table_args__ = (Index("ix_login_attempts_email_key_at", "email_key", "at"),)
+    __table_args__ = (
+        Index("ix_login_attempts_email_key_at", "email_key", "at"),
+        Index("ix_login_attempts_user_id_at", "user_id", "at", "id"),  # sign-in history, newest first
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)

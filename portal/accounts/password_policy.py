@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import unicodedata
 
-from zxcvbn import zxcvbn
-
 MIN_LENGTH = 12
 MAX_LENGTH = 1024
 MIN_SCORE = 3  # zxcvbn: "safely unguessable: moderate protection from offline slow-hash scenario"
@@ -29,6 +27,9 @@ def password_problem(password: str, user_inputs: list[str] | None = None) -> str
         category = unicodedata.category(ch)
         if category in ("Cc", "Cs", "Co", "Cn") and ch not in " ":
             return "The password contains a control or unassigned character; please use printable characters only."
+    # Imported here: its frequency lists take about 12 MB, and only password forms need them.
+    from zxcvbn import zxcvbn
+
     inputs = [value for value in (user_inputs or []) if value]
     # The first 100 characters decide: a long password whose start is guessable is still weak.
     result = zxcvbn(password[:_ESTIMATOR_LIMIT], user_inputs=inputs, max_length=_ESTIMATOR_LIMIT)

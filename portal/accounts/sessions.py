@@ -12,15 +12,26 @@ from datetime import datetime, timedelta
 
 from flask import Flask, Request, Response, current_app, g, request, session
 from flask_login import logout_user
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import bindparam, delete, or_, select, update
+from sqlalchemy.orm import joinedload
 
 from portal import cookies
+from portal.accounts import history
 from portal.accounts.models import LoginSession, User
 from portal.accounts.requestinfo import Client
 from portal.db import affected, utcnow, write_transaction
 from portal.extensions import db, login_manager
 
 MAX_COOKIE_LENGTH = 128
+
+# Built once: every signed-in request runs both, and building a statement costs more than its
+# cached SQL. The row and its user come in one query: every signed-in request needs both.
+_BY_TOKEN = select(LoginSession.id, LoginSession.created_at, LoginSession.last_seen_at).where(
+    LoginSession.token_hash == bindparam("token_hash")
+)
+_WITH_USER = select(LoginSession).options(joinedload(LoginSession.user)).where(
+    LoginSession.id == bindparam("session_id")
+)
 
 
 def cookie_name() -> str:
@@ -87,9 +98,8 @@ def find_live_session(raw: str) -> LoginSession | None:
     # request's session reads anything: on SQLite a commit from elsewhere after the request's
     # first read would make the request's own later writes fail ("database is locked"), and
     # the request's pending work is never flushed or committed from here.
-    columns = (LoginSession.id, LoginSession.created_at, LoginSession.last_seen_at)
     with db.engine.connect() as connection:
-        row = connection.execute(select(*columns).where(LoginSession.token_hash == _hash(raw))).first()
+        row = connection.execute(_BY_TOKEN, {"token_hash": _hash(raw)}).first()
     if row is None:
         return None
     now = utcnow()
@@ -101,7 +111,7 @@ def find_live_session(raw: str) -> LoginSession | None:
     if (now - row.last_seen_at).total_seconds() >= grain:
         _touch(row.id, now)
     with db.session.no_autoflush:
-        return db.session.get(LoginSession, row.id)
+        return db.session.scalars(_WITH_USER, {"session_id": row.id}).first()
 
 
 def _touch(record_id: int, now: datetime | None) -> None:
@@ -126,12 +136,10 @@ def _load_login_early() -> None:
         current_user._get_current_object()
 
 
-def live_sessions(user: User) -> list[LoginSession]:
-    """The user's sessions that still count, most recently used first."""
-    records = db.session.scalars(
-        select(LoginSession).where(LoginSession.user_id == user.id).order_by(LoginSession.last_seen_at.desc())
-    ).all()
-    return [record for record in records if not is_expired(record)]
+def live_sessions(user: User, after: history.Cursor | None = None,
+                  size: int = history.SUMMARY_SIZE) -> history.Page[LoginSession]:
+    """The user's sessions that still count, most recently used first, ``size`` at a time."""
+    return history.live_sessions(user, utcnow(), idle_timeout(), max_age(), after, size)
 
 
 def session_of(user: User, session_id: int) -> LoginSession | None:

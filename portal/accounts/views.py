@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from portal.accounts import devices, service, sessions
+from portal.accounts import devices, history, service, sessions
 from portal.accounts.forms import (
     ChangeEmailForm,
     ChangePasswordForm,
@@ -171,8 +172,40 @@ def account() -> ResponseReturnValue:
         section="overview",
         sessions=sessions.live_sessions(current_user),
         current=sessions.current_session(),
-        attempts=service.recent_attempts(current_user, limit=3),
+        attempts=history.sign_ins(current_user, size=3),
     )
+
+
+def _cursor() -> history.Cursor | None:
+    """The ``after`` of a "show more" link; a link we did not make stops at 400 (CursorError)."""
+    return history.Cursor.decode(request.args.get("after"))
+
+
+@bp.errorhandler(history.CursorError)
+def _bad_cursor(error: history.CursorError) -> ResponseReturnValue:
+    return render_template("errors/error.html", code=400, title=_("Bad request"),
+                           message=_("That page link is not valid. Please start again from the first page.")), 400
+
+
+@bp.get("/account/sign-ins")
+@login_required
+def sign_ins() -> ResponseReturnValue:
+    return render_template("accounts/sign_ins.html", section="security", after=request.args.get("after"),
+                           attempts=history.sign_ins(current_user, _cursor(), history.PAGE_SIZE))
+
+
+@bp.get("/account/data/cookie-choices")
+@login_required
+def cookie_choices() -> ResponseReturnValue:
+    return render_template("accounts/cookie_choices.html", section="data", after=request.args.get("after"),
+                           choices=history.cookie_choices(current_user, _cursor(), history.PAGE_SIZE))
+
+
+@bp.get("/account/data/newsletter-history")
+@login_required
+def newsletter_history() -> ResponseReturnValue:
+    return render_template("accounts/newsletter_history.html", section="data", after=request.args.get("after"),
+                           changes=history.newsletter_changes(current_user, _cursor(), history.PAGE_SIZE))
 
 
 @bp.get("/account/security")
@@ -186,7 +219,7 @@ def _render_security(status: int = 200, form: ChangePasswordForm | None = None) 
         "accounts/security.html",
         section="security",
         password_form=form or ChangePasswordForm(formdata=None),
-        attempts=service.recent_attempts(current_user),
+        attempts=history.sign_ins(current_user),
     ), status
 
 
@@ -204,7 +237,8 @@ def _render_email(status: int = 200, form: ChangeEmailForm | None = None) -> Res
 @bp.get("/account/data")
 @login_required
 def your_data() -> ResponseReturnValue:
-    return render_template("accounts/data.html", section="data")
+    return render_template("accounts/data.html", section="data", choices=history.cookie_choices(current_user),
+                           changes=history.newsletter_changes(current_user))
 
 
 @bp.post("/account/password")
@@ -268,7 +302,8 @@ def confirm_email_change(token: str) -> ResponseReturnValue:
 @bp.get("/account/sessions")
 @login_required
 def list_sessions() -> ResponseReturnValue:
-    return render_template("accounts/sessions.html", section="sessions", sessions=sessions.live_sessions(current_user),
+    return render_template("accounts/sessions.html", section="sessions", after=request.args.get("after"),
+                           sessions=sessions.live_sessions(current_user, _cursor(), history.PAGE_SIZE),
                            current=sessions.current_session(), form=RevokeSessionForm(formdata=None))
 
 

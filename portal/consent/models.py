@@ -34,7 +34,10 @@ class ConsentRecord(Model):
     """One decision. No IP address, no user agent: the consent id ties it to the browser's cookie."""
 
     __tablename__ = "consent_records"
-    __table_args__ = (Index("ix_consent_records_consent_id_at", "consent_id", "decided_at"),)
+    __table_args__ = (
+        Index("ix_consent_records_consent_id_at", "consent_id", "decided_at"),
+        Index("ix_consent_records_user_id_decided_at", "user_id", "decided_at", "id"),  # the account's choices
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     consent_id: Mapped[str] = mapped_column(String(32))

@@ -18,10 +18,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import dkim
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
-
 SIGNED_HEADERS = (
     b"from", b"to", b"subject", b"date", b"message-id", b"reply-to", b"mime-version", b"content-type",
     b"list-unsubscribe", b"list-unsubscribe-post", b"list-id", b"auto-submitted",
@@ -39,6 +35,8 @@ class Signer:
     key_pem: bytes
 
     def sign(self, raw: bytes) -> bytes:
+        import dkim  # loaded by the first signature, not by every web process
+
         header = dkim.sign(raw, self.selector, self.domain, self.key_pem, include_headers=list(SIGNED_HEADERS))
         return bytes(header) + raw
 
@@ -55,6 +53,9 @@ def load_key(path: Path) -> bytes:
 
 @lru_cache(maxsize=4)
 def _load(path: str, mtime_ns: int, size: int) -> bytes:
+    from cryptography.hazmat.primitives import serialization  # only where a key is configured
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     # Keyed by modification time and size: a rotated key file is read again, an unchanged one
     # is parsed once per process, not once per message.
     try:
@@ -82,6 +83,8 @@ def signer_for(config: Any) -> Signer | None:
 
 
 def public_record(key_pem: bytes) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
     """The DNS TXT record (``v=DKIM1; k=rsa; p=...``) that publishes the key's public half."""
     key = serialization.load_pem_private_key(key_pem, password=None)
     der = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)

@@ -25,13 +25,13 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+# cryptography's X.509 layer (about 8 MB) loads with the first SES notification, not in every
+# web process.
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import rsa
 
 AWS_HOST = re.compile(r"^sns\.[a-z0-9-]+\.amazonaws\.com(?:\.cn)?$")
 TYPES = ("Notification", "SubscriptionConfirmation", "UnsubscribeConfirmation")
@@ -40,7 +40,7 @@ SIGNED_KEYS = {
     "SubscriptionConfirmation": ("Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type"),
     "UnsubscribeConfirmation": ("Message", "MessageId", "SubscribeURL", "Timestamp", "Token", "TopicArn", "Type"),
 }
-HASHES = {"1": hashes.SHA1, "2": hashes.SHA256}
+HASHES = {"1": "SHA1", "2": "SHA256"}  # SignatureVersion -> cryptography.hazmat.primitives.hashes
 MAX_AGE = timedelta(hours=1)  # older messages are refused as replays
 MAX_SKEW = timedelta(minutes=5)  # a timestamp this far in the future is refused too
 FETCH_TIMEOUT = 5.0
@@ -130,6 +130,9 @@ _cache_lock = threading.Lock()
 
 
 def public_key(url: str, trust: Trust) -> rsa.RSAPublicKey:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
     now = datetime.now(UTC)
     with _cache_lock:
         cached = _cache.get(url)
@@ -185,8 +188,12 @@ def verify(message: Mapping[str, Any], topics: list[str], trust: Trust, now: dat
         signature = base64.b64decode(message["Signature"], validate=True)
     except (binascii.Error, ValueError):
         raise Refused(403, "the signature is not base64") from None
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
     signer = public_key(url, trust)
     try:
-        signer.verify(signature, canonical(message), padding.PKCS1v15(), HASHES[version]())
+        signer.verify(signature, canonical(message), padding.PKCS1v15(), getattr(hashes, HASHES[version])())
     except InvalidSignature:
         raise Refused(403, "the signature does not verify") from None

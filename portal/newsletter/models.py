@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String, Text, UniqueConstraint, false
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.db import UTCDateTime, utcnow
@@ -46,6 +46,8 @@ class SubscriptionEvent(Model):
     """Every change with its time and source, kept for as long as the account exists."""
 
     __tablename__ = "newsletter_subscription_events"
+    # The account's newsletter history, newest first, a page at a time.
+    __table_args__ = (Index("ix_newsletter_subscription_events_user_id_at", "user_id", "at", "id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)

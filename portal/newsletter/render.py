@@ -12,7 +12,6 @@ from email.header import Header
 from email.utils import format_datetime, formataddr, make_msgid, parseaddr
 from urllib.parse import urlsplit
 
-import markdown
 import nh3
 from flask import current_app, has_app_context, render_template
 from markupsafe import Markup
@@ -34,6 +33,8 @@ _FOLD = ",\n <"
 
 def markdown_to_html(source: str) -> str:
     """Markdown is trusted to format, never to inject: everything goes through nh3's allow-list."""
+    import markdown  # only the newsletter pages and the sender render Markdown
+
     raw = markdown.markdown(source, extensions=["tables", "fenced_code", "sane_lists"], output_format="html")
     return nh3.clean(
         raw,

@@ -1,0 +1,122 @@
+"""A person's history a page at a time: newest first, keyset-paginated, never a full scan.
+
+Every list on the account pages (sessions, sign-ins, cookie choices, newsletter changes) shows a
+fixed number of rows, so a page costs the same with 10 rows behind it or 10 000. "Show more"
+pages continue *after* the last row shown — a cursor of its (time, id) — instead of skipping
+rows with OFFSET, so page 500 is as cheap as page 1. Each query is served by an index on
+(user_id, time, id) (see tests/test_query_plans.py).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import Select, literal, select, tuple_
+
+from portal.accounts.models import LoginAttempt, LoginSession, User
+from portal.consent.models import ConsentRecord
+from portal.extensions import db
+from portal.newsletter.models import SubscriptionEvent
+
+T = TypeVar("T")
+
+SUMMARY_SIZE = 10  # rows on a settings page
+PAGE_SIZE = 25  # rows on a "show more" page
+MAX_CURSOR_LENGTH = 40
+MAX_ID = 2**31 - 1  # an INTEGER key on PostgreSQL; a larger one would be a database error
+# Microseconds since 1970 (17 digits reach the year 5138, inside datetime's range) and a row id.
+_CURSOR = re.compile(r"^(\d{1,17})-(\d{1,10})$")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class CursorError(ValueError):
+    """A "show more" link that we did not make (edited, truncated): the page answers 400."""
+
+
+@dataclass(frozen=True)
+class Cursor:
+    at: datetime
+    id: int
+
+    def encode(self) -> str:
+        return f"{(self.at - _EPOCH) // timedelta(microseconds=1)}-{self.id}"
+
+    @classmethod
+    def decode(cls, raw: str | None) -> Cursor | None:
+        """The cursor in a query string; None for the first page; CursorError for anything else."""
+        if raw is None or raw == "":
+            return None
+        match = _CURSOR.match(raw) if len(raw) <= MAX_CURSOR_LENGTH and raw.isascii() else None
+        if match is None:
+            raise CursorError(raw)
+        row_id = int(match.group(2))
+        if row_id > MAX_ID:
+            raise CursorError(raw)
+        return cls(_EPOCH + timedelta(microseconds=int(match.group(1))), row_id)
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    rows: list[T]
+    more: Cursor | None  # where the next page starts; None on the last page
+
+    @property
+    def next_cursor(self) -> str | None:
+        return self.more.encode() if self.more is not None else None
+
+    # A page reads like the list of its rows in templates: {% for row in page %}, page|length.
+    def __iter__(self) -> Iterator[T]:
+        return iter(self.rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+
+def newest(statement: Select[Any], at: Any, id_: Any, after: Cursor | None, size: int) -> Page[Any]:
+    """Up to ``size`` rows of ``statement``, newest first by (``at``, ``id_``), after ``after``.
+
+    One row more than asked for tells whether there is a next page, without counting.
+    """
+    if after is not None:
+        # Bound with the columns' own types: a bare aware datetime would compare as "timestamp with
+        # time zone" on PostgreSQL, a cast of the column that no index serves.
+        bound = tuple_(literal(after.at, at.type), literal(after.id, id_.type))
+        statement = statement.where(tuple_(at, id_) < bound)
+    rows = list(db.session.scalars(statement.order_by(at.desc(), id_.desc()).limit(size + 1)))
+    if len(rows) <= size:
+        return Page(rows, None)
+    last = rows[size - 1]
+    return Page(rows[:size], Cursor(getattr(last, at.key), last.id))
+
+
+def live_sessions(user: User, now: datetime, idle: timedelta, max_age: timedelta, after: Cursor | None = None,
+                  size: int = SUMMARY_SIZE) -> Page[LoginSession]:
+    """The sessions that still count, most recently used first (expired ones are filtered in SQL)."""
+    statement = select(LoginSession).where(
+        LoginSession.user_id == user.id,
+        LoginSession.last_seen_at > now - idle,
+        LoginSession.created_at > now - max_age,
+    )
+    return newest(statement, LoginSession.last_seen_at, LoginSession.id, after, size)
+
+
+def sign_ins(user: User, after: Cursor | None = None, size: int = SUMMARY_SIZE) -> Page[LoginAttempt]:
+    """Sign-in attempts on the account, newest first."""
+    statement = select(LoginAttempt).where(LoginAttempt.user_id == user.id)
+    return newest(statement, LoginAttempt.at, LoginAttempt.id, after, size)
+
+
+def cookie_choices(user: User, after: Cursor | None = None, size: int = SUMMARY_SIZE) -> Page[ConsentRecord]:
+    """The consent decisions made while signed in, newest first."""
+    statement = select(ConsentRecord).where(ConsentRecord.user_id == user.id)
+    return newest(statement, ConsentRecord.decided_at, ConsentRecord.id, after, size)
+
+
+def newsletter_changes(user: User, after: Cursor | None = None, size: int = SUMMARY_SIZE) -> Page[SubscriptionEvent]:
+    """Every subscribe and unsubscribe, newest first."""
+    statement = select(SubscriptionEvent).where(SubscriptionEvent.user_id == user.id)
+    return newest(statement, SubscriptionEvent.at, SubscriptionEvent.id, after, size)
