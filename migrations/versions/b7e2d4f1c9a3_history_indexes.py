@@ -1,7 +1,7 @@
 """history indexes: every list on the account pages read newest first from an index
 
 Revision ID: b7e2d4f1c9a3
-Revises: c7e2b5a9d14f
+Revises: c7d2e9f14a6b
 Create Date: 2026-12-01 11:30:00
 
 """
@@ -9,7 +9,7 @@ from alembic import op
 
 
 revision = 'b7e2d4f1c9a3'
-down_revision = 'c7e2b5a9d14f'
+down_revision = 'c7d2e9f14a6b'
 branch_labels = None
 depends_on = None
 
