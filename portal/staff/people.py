@@ -92,7 +92,7 @@ def person(user: User) -> Person:
         user=user,
         subscribed=subscriptions.is_subscribed(user),
         suppression=suppression.find(user.email_key),
-        sessions=sessions.live_sessions(user),
+        sessions=sessions.live_sessions(user).rows,
         attempts=account_service.recent_attempts(user, limit=10),
     )
 
