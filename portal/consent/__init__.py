@@ -1,6 +1,7 @@
 """Cookie consent: the service registry, the banner, /consent, /cookies and the proof of consent."""
 
 from flask import Flask
+from flask_babel import lazy_gettext as _l
 
 from portal import ratelimit
 
@@ -13,7 +14,7 @@ def init_app(app: Flask) -> None:
     registry.init_app(app)  # validates the configured services; a bad one stops start-up
     app.register_blueprint(bp)
     # Every decision is a row of proof; a generous per-client cap keeps a script from filling the table.
-    ratelimit.limit(app, "consent.decide", "30 per minute", "Too many cookie choices were sent from your network.")
+    ratelimit.limit(app, "consent.decide", "30 per minute", _l("Too many cookie choices were sent from your network."))
     app.before_request(page.allow_granted_sources)
     app.context_processor(page.context)
     personal_data.register("consent", (models.ConsentRecord,), service.export, service.erase, order=100)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from markupsafe import Markup
 
@@ -24,7 +25,7 @@ def preferences() -> ResponseReturnValue:
     if form.validate_on_submit():
         wanted = bool(form.subscribed.data)
         subscriptions.change(current_user, wanted, "preferences")
-        flash("You are subscribed to the newsletter." if wanted else "You are unsubscribed from the newsletter.",
+        flash(_("You are subscribed to the newsletter.") if wanted else _("You are unsubscribed from the newsletter."),
               "success")
         return redirect(url_for("newsletter.preferences"))
     if form.is_submitted():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from portal.db import utcnow
@@ -69,5 +70,5 @@ def answered(reference: str) -> ResponseReturnValue:
     except InquiryError as error:
         flash(str(error), "error")
     else:
-        flash(f"{inquiry.reference} is marked answered.", "success")
+        flash(_("%(reference)s is marked answered.", reference=inquiry.reference), "success")
     return redirect(url_for("privacy.desk"), 303)
