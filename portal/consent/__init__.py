@@ -4,6 +4,7 @@ from flask import Flask
 from flask_babel import lazy_gettext as _l
 
 from portal import ratelimit
+from portal.i18n import N_
 
 
 def init_app(app: Flask) -> None:
@@ -19,5 +20,5 @@ def init_app(app: Flask) -> None:
     app.context_processor(page.context)
     personal_data.register("consent", (models.ConsentRecord,), service.export, service.erase, order=100)
     personal_data.register_retention(
-        "consent records past their proof period", service.purge_expired_records, "CONSENT_PROOF_RETENTION_DAYS"
+        N_("consent records past their proof period"), service.purge_expired_records, "CONSENT_PROOF_RETENTION_DAYS"
     )

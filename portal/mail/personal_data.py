@@ -9,6 +9,7 @@ from sqlalchemy import delete, select, update
 
 from portal import personal_data
 from portal.extensions import db
+from portal.i18n import N_
 from portal.mail import feedback, status, suppression
 from portal.mail.feedback_models import Feedback, Suppression, address_hash
 from portal.mail.models import Delivery
@@ -79,6 +80,6 @@ def erase(user: Any) -> None:
 
 def register() -> None:
     personal_data.register("mail", (Delivery, Suppression, Feedback), export, erase, order=90)
-    personal_data.register_retention("delivered and failed emails", status.purge_old, "MAIL_LOG_RETENTION_DAYS")
-    personal_data.register_retention("bounce, complaint and delivery reports", feedback.purge_old,
+    personal_data.register_retention(N_("delivered and failed emails"), status.purge_old, "MAIL_LOG_RETENTION_DAYS")
+    personal_data.register_retention(N_("bounce, complaint and delivery reports"), feedback.purge_old,
                                      "MAIL_FEEDBACK_RETENTION_DAYS")
