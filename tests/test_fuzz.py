@@ -57,6 +57,7 @@ FORMS: dict[str, tuple[str, ...]] = {
     "privacy.contact": ("email", "topic", "message"),
     "privacy.desk": (),
     "staff.index": (),
+    "language.choose": ("language", "next"),
     "privacy.answered": (),
     "privacy_account.export": ("password",),
     "privacy_account.delete": ("password",),

@@ -63,7 +63,10 @@ def create_issue(subject: str, body_markdown: str,
     """An issue in the default language, plus ``translations``: language -> (subject, body)."""
     subject, body_markdown = _checked(subject, body_markdown)
     texts = {language: _checked(*text) for language, text in (translations or {}).items()}
-    languages.check_languages(texts)
+    unknown = languages.unknown_languages(texts)
+    if unknown:
+        raise IssueError(f"{', '.join(unknown)}: not one of the other languages in LANGUAGES "
+                         f"({', '.join(current_app.config['LANGUAGES'])}).")
     issue = Issue(subject=subject, body_markdown=body_markdown)
     db.session.add(issue)
     db.session.flush()

@@ -12,14 +12,11 @@ from portal.extensions import db
 from portal.newsletter.models import Issue, IssueText
 
 
-def check_languages(texts: Mapping[str, tuple[str, str]]) -> None:
-    """Every extra language must be one the portal offers and not the default (that is the issue's own)."""
-    from portal.newsletter.issues import IssueError
-
+def unknown_languages(texts: Mapping[str, object]) -> list[str]:
+    """Languages of ``texts`` that are not among the portal's other languages (the default's
+    text is the issue's own)."""
     offered = current_app.config["LANGUAGES"]
-    for language in texts:
-        if language not in offered or language == current_app.config["DEFAULT_LANGUAGE"]:
-            raise IssueError(f"{language!r} is not one of the other languages in LANGUAGES ({', '.join(offered)}).")
+    return [code for code in texts if code not in offered or code == current_app.config["DEFAULT_LANGUAGE"]]
 
 
 def add_texts(issue: Issue, texts: Mapping[str, tuple[str, str]]) -> None:

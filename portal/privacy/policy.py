@@ -30,28 +30,21 @@ CONTACT_LEAD = "via email to:"
 EFFECTIVE_LEAD = "Effective date:"
 
 
-@dataclass(frozen=True)
-class Translation:
-    """The policy in one more language: ``policy-DATE.LANG.txt`` beside the original, with the
-    same three blanks for the site's name and the same contact and effective-date lines."""
+# A translation (``policy-DATE.LANG.txt`` beside the original, no code needed) marks its places
+# instead of leaving blanks: the site's name, the end of the contact line, the effective date.
+SITE_MARKER, CONTACT_MARKER, DATE_MARKER = "[SITE_NAME]", "[DPO_EMAIL]", "[EFFECTIVE_DATE]"
 
-    blanks: tuple[tuple[str, str], ...]
+
+@dataclass(frozen=True)
+class Shape:
+    """Where a policy text has its site-name blanks (None: marked) and its two special lines."""
+
+    blanks: tuple[tuple[str, str], ...] | None
     contact_lead: str
     effective_lead: str
 
 
-TRANSLATIONS: dict[str, Translation] = {
-    "cs": Translation(
-        blanks=(
-            ("sledování návštěvnosti portálu", ", což nám"),
-            ("(přihlášení do portálu", " využívá soubory"),
-            ("nebudete moci portál", " používat"),
-        ),
-        contact_lead="e-mailem na adresu:",
-        effective_lead="Účinnost od:",
-    ),
-}
-ORIGINAL = Translation(SITE_BLANKS, CONTACT_LEAD, EFFECTIVE_LEAD)
+ORIGINAL = Shape(SITE_BLANKS, CONTACT_LEAD, EFFECTIVE_LEAD)
 
 
 @dataclass
@@ -66,13 +59,20 @@ class PolicyTextError(RuntimeError):
     """The policy file no longer has the blanks this page fills: someone changed the text."""
 
 
-def text_for(language: str) -> tuple[str, Translation]:
+def text_for(language: str) -> tuple[str, Shape]:
     """The policy in ``language`` where it has been translated, else the original (English)."""
-    translation = TRANSLATIONS.get(language)
     path = POLICY_FILE.with_name(f"{POLICY_FILE.stem}.{language}.txt")
-    if translation is not None and path.is_file():
-        return path.read_text(encoding="utf-8"), translation
-    return POLICY_FILE.read_text(encoding="utf-8"), ORIGINAL
+    if language == "en" or not path.is_file():
+        return POLICY_FILE.read_text(encoding="utf-8"), ORIGINAL
+    text = path.read_text(encoding="utf-8")
+    lines = text.splitlines()
+    contact = next((line for line in lines if line.rstrip().endswith(CONTACT_MARKER)), None)
+    effective = next((line for line in lines if DATE_MARKER in line), None)
+    if contact is None or effective is None or SITE_MARKER not in text:
+        raise PolicyTextError(f"{path.name}: needs {SITE_MARKER}, a line ending in {CONTACT_MARKER} and {DATE_MARKER}")
+    stamp = i18n.localtime(EFFECTIVE_DATE, "date")
+    text = text.replace(CONTACT_MARKER, "").replace(DATE_MARKER, stamp)
+    return text, Shape(None, contact.replace(CONTACT_MARKER, "").strip(), effective.split(DATE_MARKER)[0].strip())
 
 
 def read_text() -> str:
@@ -111,7 +111,10 @@ def blocks() -> list[Block]:
     """Headings and paragraphs, in the text's order, as safe HTML."""
     site_name = current_app.config["SITE_NAME"]
     text, translation = text_for(i18n.current_language())
-    filled = fill_site_name(text, site_name, translation.blanks)
+    if translation.blanks is None:
+        filled = escape(text).replace(SITE_MARKER, escape(site_name))
+    else:
+        filled = fill_site_name(text, site_name, translation.blanks)
     result: list[Block] = []
     for chunk in filled.split("\n\n"):
         for line in chunk.strip().split("\n"):
