@@ -13,6 +13,7 @@ from portal import db as db_module
 from portal import errors, i18n, log, metrics, ratelimit, static_files, templating
 from portal import extensions as ext
 from portal.config import ConfigError
+from portal.security import audit as security_audit
 from portal.security import headers, proxies
 
 __all__ = ["ConfigError", "create_app"]
@@ -66,6 +67,7 @@ def register_extensions(app: Flask) -> None:
     ext.mail.init_app(app)
     ext.csrf.init_app(app)
     headers.init_app(app)
+    security_audit.init_app(app)
     templating.init_app(app)
     i18n.init_app(app)
     metrics.init_app(app)

@@ -48,6 +48,12 @@ LANGUAGE_MAX_AGE = 365 * 86400
 ALL = (LOGIN, FORMS, CONSENT, LANGUAGE)
 
 
+def expire_foreign(response: Response, targets: list[tuple[str, str | None]]) -> None:
+    """Expire cookies the portal did not set (a refused tracker's), each at (name, domain)."""
+    for name, domain in targets:
+        response.delete_cookie(name, path="/", domain=domain)
+
+
 def flask_session_settings(production: bool) -> dict[str, Any]:
     """Flask's keys for its session cookie, from the same declaration."""
     return {

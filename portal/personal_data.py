@@ -12,6 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from flask import Flask
+
+from portal.contributions import collection
 from portal.extensions import Model
 
 
@@ -24,25 +27,31 @@ class Handler:
     order: int = 100  # erasure order: lower first; the account itself goes last
 
 
-_registry: dict[str, Handler] = {}
+def _handlers(app: Flask | None = None) -> dict[str, Handler]:
+    return collection("personal_data", app, Handler)
 
 
 def register(
+    app: Flask,
     name: str,
     models: tuple[type, ...],
     export: Callable[[Any], dict[str, Any]],
     erase: Callable[[Any], None],
     order: int = 100,
 ) -> None:
-    _registry[name] = Handler(name, models, export, erase, order)
+    _handlers(app)[name] = Handler(name, models, export, erase, order)
 
 
-def handlers() -> list[Handler]:
-    return sorted(_registry.values(), key=lambda h: (h.order, h.name))
+def unregister(app: Flask, name: str) -> None:
+    _handlers(app).pop(name, None)
 
 
-def covered_models() -> set[type]:
-    return {model for handler in _registry.values() for model in handler.models}
+def handlers(app: Flask | None = None) -> list[Handler]:
+    return sorted(_handlers(app).values(), key=lambda h: (h.order, h.name))
+
+
+def covered_models(app: Flask | None = None) -> set[type]:
+    return {model for handler in _handlers(app).values() for model in handler.models}
 
 
 def models_referencing_users() -> set[type]:
@@ -61,8 +70,8 @@ def models_referencing_users() -> set[type]:
     return found
 
 
-def unhandled_models() -> set[type]:
-    return models_referencing_users() - covered_models()
+def unhandled_models(app: Flask | None = None) -> set[type]:
+    return models_referencing_users() - covered_models(app)
 
 
 @dataclass(frozen=True)
@@ -72,12 +81,17 @@ class Retention:
     setting: str | None = None  # the setting that holds the period, for the privacy page/audit
 
 
-_retention: dict[str, Retention] = {}
+def _retention(app: Flask | None = None) -> dict[str, Retention]:
+    return collection("retention", app, Retention)
 
 
-def register_retention(kind: str, purge: Callable[[], int], setting: str | None = None) -> None:
-    _retention[kind] = Retention(kind, purge, setting)
+def register_retention(app: Flask, kind: str, purge: Callable[[], int], setting: str | None = None) -> None:
+    _retention(app)[kind] = Retention(kind, purge, setting)
 
 
-def retention_rules() -> list[Retention]:
-    return list(_retention.values())
+def unregister_retention(app: Flask, kind: str) -> None:
+    _retention(app).pop(kind, None)
+
+
+def retention_rules(app: Flask | None = None) -> list[Retention]:
+    return list(_retention(app).values())

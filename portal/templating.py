@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Flask, current_app, url_for
 
+from portal.contributions import collection
 from portal.static_files import content_hash
 
 
@@ -35,6 +36,27 @@ def asset(filename: str) -> str:
     return url_for("static", filename=filename, v=version)
 
 
+def _fragments(app: Flask | None = None) -> dict[str, list[tuple[int, str]]]:
+    return collection("fragments", app, list)
+
+
+def register_fragment(app: Flask, slot: str, template: str, order: int = 100) -> None:
+    """Let another area's page show ``template`` at ``slot`` (e.g. "account.overview").
+
+    The page renders ``{% for t in fragments("slot") %}{% include t %}{% endfor %}``: it need not
+    know which areas exist, and an area that is not installed leaves nothing behind.
+    """
+    entries = _fragments(app).setdefault(slot, [])
+    if (order, template) not in entries:
+        entries.append((order, template))
+        entries.sort()
+
+
+def fragments(slot: str) -> list[str]:
+    return [template for _, template in _fragments().get(slot, [])]
+
+
 def init_app(app: Flask) -> None:
     app.jinja_env.filters["localtime"] = localtime
     app.jinja_env.globals["asset"] = asset
+    app.jinja_env.globals["fragments"] = fragments

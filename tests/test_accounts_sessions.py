@@ -227,7 +227,7 @@ def test_retention_rules_purge_expired_sessions_and_old_login_records(make_app, 
     )
     oldest = db_rows(app, select(LoginAttempt.id).order_by(LoginAttempt.id))[0].id
     db_exec(app, update(LoginAttempt).where(LoginAttempt.id == oldest).values(at=utcnow() - timedelta(days=31)))
-    rules = {rule.kind: rule for rule in personal_data.retention_rules()}
+    rules = {rule.kind: rule for rule in personal_data.retention_rules(app)}
     with app.app_context():
         assert rules["expired login sessions"].purge() == 1
         assert rules["login attempts (with IP addresses)"].purge() == 1
@@ -247,7 +247,7 @@ def test_retention_rule_erases_accounts_never_confirmed(make_app, smtp):
     db_exec(
         app, update(User).where(User.email_key.in_(["never@example.com", "kept@example.com"])).values(created_at=old)
     )
-    rule = {r.kind: r for r in personal_data.retention_rules()}["unconfirmed accounts"]
+    rule = {r.kind: r for r in personal_data.retention_rules(app)}["unconfirmed accounts"]
     with app.app_context():
         assert rule.purge() == 1
     assert sorted(r.email_key for r in db_rows(app, select(User.email_key))) == [

@@ -81,13 +81,13 @@ def test_logged_in_decisions_are_linked_exported_and_unlinked_on_erasure(vendors
         assert record.user_id == user.id
         from portal import personal_data
 
-        handler = next(h for h in personal_data.handlers() if h.name == "consent")
-        assert ConsentRecord in handler.models and not personal_data.unhandled_models() & {ConsentRecord}
+        handler = next(h for h in personal_data.handlers(vendors_app) if h.name == "consent")
+        assert ConsentRecord in handler.models and not personal_data.unhandled_models(vendors_app) & {ConsentRecord}
         exported = handler.export(user)["consent_records"]
         assert len(exported) == 1 and exported[0]["granted"] == ["analytics"]
         assert exported[0]["consent_id"] == record.consent_id
         # The whole account's erasure, in the registry's order (the account itself last).
-        for each in personal_data.handlers():
+        for each in personal_data.handlers(vendors_app):
             each.erase(user)
         db.session.commit()
         assert db.session.scalar(select(User).where(User.email == "carol@example.com")) is None
@@ -105,7 +105,8 @@ def test_retention_deletes_records_whose_decision_lapsed_long_ago(vendors_app, v
         db.session.commit()
         from portal import personal_data
 
-        rule = next(r for r in personal_data.retention_rules() if r.setting == "CONSENT_PROOF_RETENTION_DAYS")
+        rule = next(r for r in personal_data.retention_rules(vendors_app)
+                    if r.setting == "CONSENT_PROOF_RETENTION_DAYS")
         assert rule.purge() == 1
         assert [r.action for r in db.session.scalars(select(ConsentRecord))] == ["accept_all"]
 

@@ -68,7 +68,7 @@ def test_a_permanent_refusal_suppresses_and_the_next_issue_skips_that_person(app
 
     # The export shows the suppression and its reason, and the history says why the newsletter stopped.
     document: dict[str, object] = {}
-    for handler in personal_data.handlers():
+    for handler in personal_data.handlers(app):
         document.update(handler.export(user))
     [shown] = document["mail_suppressions"]["suppressions"]  # type: ignore[index]
     assert shown["reason"] == "bounce" and shown["source"] == "smtp" and shown["address"] == BOUNCER
@@ -93,7 +93,7 @@ def test_erasure_keeps_only_a_hash_of_a_suppressed_address(app, db):
     user = _user("reader0000@example.com")
     suppression.suppress("Reader0000@Example.com", "bounce", "dsn", detail="5.1.1 no such user")
     _db.session.commit()
-    for handler in personal_data.handlers():
+    for handler in personal_data.handlers(app):
         handler.erase(user)
     _db.session.delete(user)
     _db.session.commit()

@@ -183,8 +183,8 @@ def test_export_and_erase_cover_subscription_history_and_deliveries(app, db, smt
     issue_id = make_issue()
     issues.start_issue(issue_id)
     Sender(issue_id, SendOptions(retry_delay=0)).run()
-    assert not personal_data.unhandled_models()
-    handler = next(h for h in personal_data.handlers() if h.name == "newsletter")
+    assert not personal_data.unhandled_models(app)
+    handler = next(h for h in personal_data.handlers(app) if h.name == "newsletter")
     exported = handler.export(user)["newsletter"]
     assert exported["subscribed"] is True
     assert exported["history"][0]["source"] == "admin"

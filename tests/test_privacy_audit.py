@@ -12,8 +12,8 @@ from jinja2 import ChoiceLoader, DictLoader
 from portal.accounts.models import User
 from portal.db import utcnow
 from portal.extensions import db
-from portal.privacy import audit
 from portal.privacy.models import Inquiry
+from portal.security import audit
 from portal.security.headers import allow_source
 from portal.security.passwords import hash_password
 from tests import dkim_support

@@ -82,7 +82,7 @@ def test_retention_section_shows_the_configured_periods(make_app):
     with app.app_context():
         from portal import personal_data
 
-        for rule in personal_data.retention_rules():
+        for rule in personal_data.retention_rules(app):
             if rule.setting:
                 assert rule.kind[:1].upper() + rule.kind[1:] in text
 

@@ -71,7 +71,7 @@ def test_purge_deletes_what_is_past_its_time_and_is_idempotent(app, runner):
     assert counts["answered data-protection inquiries"] == 1
     # One line per registered rule, whoever registered it.
     with app.app_context():
-        assert set(counts) == {rule.kind for rule in personal_data.retention_rules()}
+        assert set(counts) == {rule.kind for rule in personal_data.retention_rules(app)}
         assert sorted(db.session.scalars(select(LoginAttempt.ip))) == ["192.0.2.3", "192.0.2.4"]
         assert db.session.scalars(select(LoginSession.token_hash)).all() == ["c" * 64]
         assert sorted(db.session.scalars(select(User.email_key))) == [
@@ -95,11 +95,11 @@ def test_a_failing_rule_does_not_stop_the_others_and_exits_non_zero(app, runner)
     def broken() -> int:
         raise RuntimeError("table is locked")
 
-    personal_data.register_retention("zz broken kind", broken)
+    personal_data.register_retention(app, "zz broken kind", broken)
     try:
         result = runner.invoke(args=["privacy", "purge"])
     finally:
-        personal_data._retention.pop("zz broken kind", None)
+        personal_data.unregister_retention(app, "zz broken kind")
     assert result.exit_code == 1
     assert "zz broken kind: FAILED (RuntimeError: table is locked)" in result.output
     assert "answered data-protection inquiries: 1 deleted" in result.output

@@ -61,7 +61,7 @@ def test_fresh_login_gets_the_json_attachment_with_every_section(app, smtp):
         user = db.session.get(User, user_id(app, VICTIM))
         assert user.password_hash not in response.get_data(as_text=True)
         # Every registered handler's sections are in the document.
-        for handler in personal_data.handlers():
+        for handler in personal_data.handlers(app):
             assert set(handler.export(user)) <= set(document), handler.name
     assert "password_hash" not in response.get_data(as_text=True)
 
@@ -108,8 +108,8 @@ def test_account_page_offers_export_and_delete(app, smtp):
 
 def test_every_model_referencing_users_has_a_handler(app):
     with app.app_context():
-        assert personal_data.unhandled_models() == set()
-        assert Inquiry in personal_data.covered_models()
+        assert personal_data.unhandled_models(app) == set()
+        assert Inquiry in personal_data.covered_models(app)
 
 
 def test_a_new_model_referencing_users_without_a_handler_is_caught(app):
@@ -122,7 +122,7 @@ def test_a_new_model_referencing_users_without_a_handler_is_caught(app):
 
         table = PrivacyThrowaway.__table__
         try:
-            assert PrivacyThrowaway in personal_data.unhandled_models()
+            assert PrivacyThrowaway in personal_data.unhandled_models(app)
         finally:
             # Unmap and drop it from the metadata so no other test (or create_all) sees it.
             registry = db.Model.registry
@@ -130,7 +130,7 @@ def test_a_new_model_referencing_users_without_a_handler_is_caught(app):
             registry._dispose_manager_and_mapper(manager)
             registry._managers.pop(manager, None)
             db.metadata.remove(table)
-        assert personal_data.unhandled_models() == set()
+        assert personal_data.unhandled_models(app) == set()
         assert "privacy_test_throwaway" not in db.metadata.tables
 
 
@@ -227,32 +227,33 @@ def test_erasure_is_one_transaction(app, smtp):
     def broken(user):
         raise RuntimeError("disk full")
 
-    personal_data.register("zz-broken", (), lambda user: {}, broken, order=999)
+    personal_data.register(app, "zz-broken", (), lambda user: {}, broken, order=999)
     try:
         with app.app_context():
             user = db.session.get(User, user_id(app, VICTIM))
             with pytest.raises(RuntimeError):
-                rights.erase_account(user, PASSWORD)
+                rights.erase_account(user, PASSWORD, "192.0.2.1")
             db.session.remove()
             assert db.session.scalar(select(LoginSession.id).where(LoginSession.user_id == user_id(app, VICTIM)))
     finally:
-        personal_data._registry.pop("zz-broken", None)
+        personal_data.unregister(app, "zz-broken")
     assert user_id(app, VICTIM) is not None
 
 
 def test_export_is_driven_by_the_registry(app, smtp):
     client = registered_client(app, smtp, VICTIM)
-    personal_data.register("zz-extra", (), lambda user: {"zz_extra": {"email_seen": user.email}}, lambda user: None)
+    personal_data.register(app, "zz-extra", (), lambda user: {"zz_extra": {"email_seen": user.email}},
+                           lambda user: None)
     try:
         document = json.loads(client.get("/account/export").get_data(as_text=True))
         with app.app_context():
             user = db.session.get(User, user_id(app, VICTIM))
-            personal_data.register("zz-clash", (), lambda user: {"account": {}}, lambda user: None)
+            personal_data.register(app, "zz-clash", (), lambda user: {"account": {}}, lambda user: None)
             with pytest.raises(RuntimeError, match="already taken"):
                 rights.export_document(user)
     finally:
-        personal_data._registry.pop("zz-extra", None)
-        personal_data._registry.pop("zz-clash", None)
+        personal_data.unregister(app, "zz-extra")
+        personal_data.unregister(app, "zz-clash")
     assert document["zz_extra"] == {"email_seen": "Victim@example.com"}
 
 

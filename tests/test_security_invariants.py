@@ -13,12 +13,14 @@ from sqlalchemy import func, insert, select, update
 
 from portal.accounts import throttle
 from portal.accounts.models import LoginAttempt, User
+from portal.accounts.requestinfo import Client
 from portal.db import utcnow
 from portal.extensions import db
 from tests.accounts_support import create_user, db_exec, db_rows, login, set_ip
 from tests.helpers import PASSWORD
 
 ATTACKER, OWNER = "203.0.113.66", "198.51.100.66"
+CLIENT = Client("198.51.100.7", "test browser")
 
 
 # --- a stored hash that is not a bcrypt hash never matches ----------------------------------
@@ -411,7 +413,7 @@ def test_session_ids_carry_256_bits_and_hash_any_string(app):
     from portal.accounts import sessions
 
     with app.test_request_context("/"):
-        raw = sessions.start_session(db.session.get(User, create_user(app, "bits@example.com")))
+        raw = sessions.start_session(db.session.get(User, create_user(app, "bits@example.com")), CLIENT)
         db.session.remove()
     assert len(raw) == 43  # token_urlsafe(32): 32 random bytes
     digest = sessions._hash("\ud800 not valid UTF-8 on its own")  # a cookie can carry one
@@ -430,7 +432,7 @@ def test_last_seen_is_written_once_per_grain(make_app, monkeypatch, idle_timeout
     app = make_app(SESSION_IDLE_TIMEOUT=idle_timeout, SESSION_MAX_AGE=idle_timeout * 2)
     user_id = create_user(app, "grain@example.com")
     with app.test_request_context("/"):
-        raw = sessions.start_session(db.session.get(User, user_id))
+        raw = sessions.start_session(db.session.get(User, user_id), CLIENT)
         db.session.remove()
     [(record_id, seen)] = db_rows(app, select(LoginSession.id, LoginSession.last_seen_at))
     later = seen + timedelta(seconds=seen_ago)
@@ -452,7 +454,7 @@ def test_small_contracts_of_the_password_helpers(app):
         assert user_agent() == ""
     misuse = r"^check_password needs a user or the typed address's key$"
     with pytest.raises(ValueError, match=misuse), app.test_request_context("/"):
-        throttle.check_password(None, "x")
+        throttle.check_password(None, "x", "192.0.2.1")
 
 
 def test_attempt_keys_are_keyed_by_the_secret_and_take_any_string(make_app):
@@ -485,12 +487,13 @@ def test_the_gate_reports_and_records_each_refusal_exactly(app):
     key = _key(app, "gate@example.com")
     with app.test_request_context("/", environ_base={"REMOTE_ADDR": ATTACKER}):
         user = db.session.get(User, user_id)
-        assert throttle.check_password(None, "x", _key(app, "nobody@example.com")) == throttle.PasswordCheck(False)
-        assert throttle.check_password(user, "wrong") == throttle.PasswordCheck(False)
-        assert throttle.check_password(user, PASSWORD) == throttle.PasswordCheck(True)
+        nobody = _key(app, "nobody@example.com")
+        assert throttle.check_password(None, "x", ATTACKER, nobody) == throttle.PasswordCheck(False)
+        assert throttle.check_password(user, "wrong", ATTACKER) == throttle.PasswordCheck(False)
+        assert throttle.check_password(user, PASSWORD, ATTACKER) == throttle.PasswordCheck(True)
         for _ in range(4):
-            throttle.check_password(user, "wrong")
-        refused = throttle.check_password(user, PASSWORD)
+            throttle.check_password(user, "wrong", ATTACKER)
+        refused = throttle.check_password(user, PASSWORD, ATTACKER)
         assert refused.ok is False and refused.retry_after > 0
         db.session.remove()
     rows = db_rows(app, select(LoginAttempt.user_id, LoginAttempt.outcome).where(LoginAttempt.email_key == key)

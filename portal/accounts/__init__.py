@@ -5,7 +5,7 @@ from typing import Any
 from flask import Flask
 from flask_babel import lazy_gettext as _l
 
-from portal import ratelimit
+from portal import ratelimit, templating
 
 TOO_MANY_CHECKS = _l("There have been too many password checks from your network.")
 
@@ -30,8 +30,21 @@ LIMITS: dict[str, tuple[str, Any]] = {
 }
 
 
+MAIL_KINDS = {
+    "account.confirm": "confirm the address",
+    "account.signup-exists": "sign-up with a taken address",
+    "account.reset": "password reset",
+    "account.password-changed": "password changed notice",
+    "account.email-change": "confirm a new address",
+    "account.email-taken": "new address already in use",
+    "account.email-changed": "address changed notice",
+    "account.deleted": "account deleted notice",
+}
+
+
 def init_app(app: Flask) -> None:
-    from portal.accounts import personal_data, sessions
+    from portal import mail
+    from portal.accounts import audit, personal_data, sessions
     from portal.accounts.cli import cli
     from portal.accounts.views import bp
 
@@ -40,4 +53,7 @@ def init_app(app: Flask) -> None:
     for endpoint, (setting, message) in LIMITS.items():
         ratelimit.limit(app, endpoint, setting, message)
     sessions.init_app(app)
-    personal_data.register()
+    audit.init_app(app)
+    templating.register_fragment(app, "nav", "accounts/_nav.html")
+    personal_data.register(app)
+    mail.register_kinds(app, MAIL_KINDS)

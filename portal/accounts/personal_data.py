@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from flask import current_app
+from flask import Flask, current_app
 from sqlalchemy import delete, select
 
 from portal import personal_data
@@ -82,10 +82,11 @@ def purge_unconfirmed_accounts() -> int:
     return len(stale)
 
 
-def register() -> None:
-    personal_data.register("account", (User, LoginSession, LoginAttempt), export, erase, order=1000)
-    personal_data.register_retention(N_("login attempts (with IP addresses)"), purge_login_attempts,
+def register(app: Flask) -> None:
+    personal_data.register(app, "account", (User, LoginSession, LoginAttempt), export, erase, order=1000)
+    personal_data.register_retention(app, N_("login attempts (with IP addresses)"), purge_login_attempts,
                                       "LOGIN_IP_RETENTION_DAYS")
-    personal_data.register_retention(N_("expired login sessions"), sessions.purge_expired, "SESSION_IDLE_TIMEOUT")
-    personal_data.register_retention(N_("unconfirmed accounts"), purge_unconfirmed_accounts,
+    personal_data.register_retention(app, N_("expired login sessions"), sessions.purge_expired,
+                                     "SESSION_IDLE_TIMEOUT")
+    personal_data.register_retention(app, N_("unconfirmed accounts"), purge_unconfirmed_accounts,
                                       "UNCONFIRMED_ACCOUNT_RETENTION_DAYS")

@@ -7,6 +7,7 @@ misconfigured proxy's X-Forwarded-For must not turn a login into a 500.
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import dataclass
 
 from portal.security.client import client_ip, user_agent
 
@@ -29,3 +30,16 @@ def stored_ip() -> str:
 
 def stored_user_agent() -> str:
     return printable(user_agent(USER_AGENT_LENGTH * 4), USER_AGENT_LENGTH)
+
+
+@dataclass(frozen=True)
+class Client:
+    """Who is asking, as the services store it: views build it, services take it as a value."""
+
+    ip: str
+    user_agent: str = ""
+
+
+def this_client() -> Client:
+    """The current request's client (for views; services never read the request themselves)."""
+    return Client(stored_ip(), stored_user_agent())

@@ -16,11 +16,11 @@ from portal import addresses, mail
 from portal.accounts import sessions, signals, throttle
 from portal.accounts.models import LoginAttempt, LoginSession, User
 from portal.accounts.password_policy import password_problem
-from portal.accounts.requestinfo import stored_ip
+from portal.accounts.requestinfo import Client
 from portal.accounts.throttle import attempt_key
 from portal.addresses import MAX_EMAIL_LENGTH, AddressError, email_key, lookup_key
 from portal.appctx import current_app_object
-from portal.db import begin_write, utcnow, write_transaction
+from portal.db import utcnow, write_transaction
 from portal.extensions import db
 from portal.links import external_url
 from portal.security.passwords import hash_password, needs_rehash
@@ -91,24 +91,23 @@ def signup(raw_email: str, password: str, newsletter: bool = False) -> None:
     # Both outcomes pay the same bcrypt work, so timing does not tell the address is registered;
     # it happens before the write lock so signups do not queue behind each other's hashing.
     password_hash = hash_password(password)
-    begin_write()
-    existing = db.session.scalar(select(User).where(User.email_key == email_key(email)))
-    if existing is None:
-        user = User(email=email, email_key=email_key(email), password_hash=password_hash)
-        db.session.add(user)
-        try:
-            db.session.flush()
-        except IntegrityError:
-            # Lost a race with a concurrent signup for the same address: treat as existing.
-            db.session.rollback()
-            existing = db.session.scalar(select(User).where(User.email_key == email_key(email)))
-        else:
-            signals.user_signed_up.send(current_app_object(), user=user, newsletter=newsletter)
-            # The account and its confirmation email are committed together or not at all.
-            send_confirmation(user)
-            db.session.commit()
-            return
-    if existing is not None:
+    # The account and its confirmation email are committed together or not at all.
+    with write_transaction():
+        existing = db.session.scalar(select(User).where(User.email_key == email_key(email)))
+        if existing is None:
+            user = User(email=email, email_key=email_key(email), password_hash=password_hash)
+            try:
+                with db.session.begin_nested():
+                    db.session.add(user)
+            except IntegrityError:
+                # Lost a race with a concurrent signup for the same address: treat as existing.
+                existing = db.session.scalar(select(User).where(User.email_key == email_key(email)))
+            else:
+                signals.user_signed_up.send(current_app_object(), user=user, newsletter=newsletter)
+                send_confirmation(user)
+                return
+        if existing is None:
+            return  # the concurrent signup was rolled back after all: nothing to tell anyone
         if existing.is_confirmed:
             mail.enqueue(
                 existing.email,
@@ -122,7 +121,6 @@ def signup(raw_email: str, password: str, newsletter: bool = False) -> None:
             )
         else:
             send_confirmation(existing)
-    db.session.commit()
 
 
 def send_confirmation(user: User) -> None:
@@ -142,7 +140,7 @@ def send_confirmation(user: User) -> None:
 def _queue_or_decoy(recipient: User | None, subject: Any, template: str, kind: str, **context: Any) -> None:
     """A real message for ``recipient``, or the same work without one (see mail.enqueue_decoy):
     the answer takes as long whether or not the address has an account."""
-    # Read before begin_write(): on SQLite it commits, which would expire the user and cost the
+    # Read before the write phase: on SQLite it commits, which would expire the user and cost the
     # real case one more query than the decoy (a timing difference of its own).
     address, user_id, language = ((recipient.email, recipient.id, recipient.language) if recipient is not None
                                   else (None, None, None))
@@ -215,13 +213,14 @@ class LoginResult:
     user: User | None = None
     outcome: str = "failure"  # success | failure | unconfirmed | throttled
     retry_after: int = 0
+    session_token: str = ""  # the new session's raw id, for the cookie (success only)
 
 
-def authenticate(raw_email: str, password: str) -> LoginResult:
-    ip = stored_ip()
+def authenticate(raw_email: str, password: str, client: Client) -> LoginResult:
+    ip = client.ip
     key = attempt_key(raw_email)
     user = find_user(raw_email)
-    check = throttle.check_password(user, password, key)
+    check = throttle.check_password(user, password, ip, key)
     if check.retry_after:
         return LoginResult(outcome="throttled", retry_after=check.retry_after)
     if user is None or not check.ok:
@@ -258,10 +257,10 @@ def _record_attempt(ip: str, key: str, user: User | None, outcome: str, new_hash
         )
 
 
-def login(raw_email: str, password: str) -> LoginResult:
-    result = authenticate(raw_email, password)
+def login(raw_email: str, password: str, client: Client) -> LoginResult:
+    result = authenticate(raw_email, password, client)
     if result.outcome == "success" and result.user is not None:
-        sessions.start_session(result.user)
+        result.session_token = sessions.start_session(result.user, client)
     return result
 
 
@@ -311,8 +310,9 @@ def reset_password(token: str, new_password: str) -> User:
     return user
 
 
-def change_password(user: User, current_password: str, new_password: str, keep: LoginSession | None) -> None:
-    if not throttle.password_ok(user, current_password):
+def change_password(user: User, current_password: str, new_password: str, keep: LoginSession | None,
+                    ip: str) -> None:
+    if not throttle.password_ok(user, current_password, ip):
         raise AccountError(_("Your current password is not correct."))
     new_hash = _new_password_hash(user, new_password)
     with write_transaction():
@@ -341,8 +341,8 @@ def _notify_password_changed(user: User) -> None:
     )
 
 
-def request_email_change(user: User, password: str, raw_new_email: str) -> None:
-    if not throttle.password_ok(user, password):
+def request_email_change(user: User, password: str, raw_new_email: str, ip: str) -> None:
+    if not throttle.password_ok(user, password, ip):
         raise AccountError(_("Your password is not correct."))
     new_email = normalise_email(raw_new_email)
     if email_key(new_email) == user.email_key:
@@ -378,27 +378,25 @@ def confirm_email_change(token: str) -> User:
         payload = read_token("email-change", token, EMAIL_CHANGE_MAX_AGE)
     except TokenError as error:
         raise AccountError(_token_message(error, "email confirmation")) from None
-    begin_write()
-    user = _user_from_payload(payload)
-    new_email = payload.get("new") if isinstance(payload, dict) else None
-    if user is None or not isinstance(new_email, str) or payload.get("cur") != _fingerprint(user.email_key):
-        raise AccountError(_("This link has already been used or is no longer valid."))
-    old_email = user.email
-    user.email, user.email_key = new_email, email_key(new_email)
-    mail.enqueue(
-        old_email,
-        _l("Your %(site)s email address was changed", site=current_app.config["SITE_NAME"]),
-        "email_changed",
-        kind="account.email-changed",
-        user_id=user.id,
-        language=user.language,
-        new_email=new_email,
-        contact_url=link("privacy.contact"),
-    )
     try:
-        db.session.commit()
+        with write_transaction():
+            user = _user_from_payload(payload)
+            new_email = payload.get("new") if isinstance(payload, dict) else None
+            if user is None or not isinstance(new_email, str) or payload.get("cur") != _fingerprint(user.email_key):
+                raise AccountError(_("This link has already been used or is no longer valid."))
+            old_email = user.email
+            user.email, user.email_key = new_email, email_key(new_email)
+            mail.enqueue(
+                old_email,
+                _l("Your %(site)s email address was changed", site=current_app.config["SITE_NAME"]),
+                "email_changed",
+                kind="account.email-changed",
+                user_id=user.id,
+                language=user.language,
+                new_email=new_email,
+                contact_url=link("privacy.contact"),
+            )
     except IntegrityError:
-        db.session.rollback()
         raise AccountError(_("That address is now used by another account.")) from None
     return user
 

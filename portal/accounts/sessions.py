@@ -12,11 +12,12 @@ from datetime import datetime, timedelta
 
 from flask import Flask, Request, Response, current_app, g, request, session
 from flask_babel import lazy_gettext as _l
+from flask_login import logout_user
 from sqlalchemy import delete, or_, select, update
 
 from portal import cookies
 from portal.accounts.models import LoginSession, User
-from portal.accounts.requestinfo import stored_ip, stored_user_agent
+from portal.accounts.requestinfo import Client
 from portal.db import affected, utcnow, write_transaction
 from portal.extensions import db, login_manager
 
@@ -44,8 +45,8 @@ def is_expired(record: LoginSession, now: datetime | None = None) -> bool:
     return record.last_seen_at + idle_timeout() <= now or record.created_at + max_age() <= now
 
 
-def start_session(user: User) -> str:
-    """Create a fresh session for ``user`` and schedule its cookie; returns the raw id."""
+def start_session(user: User, client: Client) -> str:
+    """Create a fresh session for ``user`` from ``client``; returns the raw id for the cookie."""
     raw = secrets.token_urlsafe(32)
     with write_transaction():
         now = utcnow()
@@ -55,16 +56,21 @@ def start_session(user: User) -> str:
             created_at=now,
             last_seen_at=now,
             reauthenticated_at=now,
-            ip=stored_ip(),
-            user_agent=stored_user_agent(),
+            ip=client.ip,
+            user_agent=client.user_agent,
         )
         db.session.add(record)
-    # No fixation: a new id at every login, and the signed Flask cookie (CSRF token) is renewed.
+    return raw
+
+
+def issue_cookie(raw: str) -> None:
+    """Send the new session's cookie with this response (written by the response hook below).
+
+    No fixation: a new id at every login, and the signed Flask cookie (CSRF token) is renewed.
+    The rest of this request stays anonymous; the view answers with a redirect.
+    """
     session.clear()
     g.login_cookie = raw
-    g.login_session = record
-    g._login_user = user
-    return raw
 
 
 def current_session() -> LoginSession | None:
@@ -144,9 +150,9 @@ def revoke(session_id: int) -> None:
 def end_session(record: LoginSession | None) -> None:
     if record is not None:
         revoke(record.id)
+    logout_user()  # the rest of this request is anonymous
     session.clear()
     g.clear_login_cookie = True
-    g._login_user = login_manager.anonymous_user()
 
 
 def end_all_sessions(user: User, keep: LoginSession | None = None) -> int:

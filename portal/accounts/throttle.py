@@ -23,7 +23,6 @@ from sqlalchemy import func, select
 from werkzeug.exceptions import TooManyRequests
 
 from portal.accounts.models import LoginAttempt, User
-from portal.accounts.requestinfo import stored_ip
 from portal.addresses import lookup_key
 from portal.db import utcnow, write_transaction
 from portal.extensions import db
@@ -97,14 +96,13 @@ def record_attempt(ip: str, key: str, user: User | None, outcome: str) -> None:
         db.session.add(LoginAttempt(ip=ip, email_key=key, user_id=user.id if user else None, outcome=outcome))
 
 
-def check_password(user: User | None, password: str, key: str | None = None) -> PasswordCheck:
+def check_password(user: User | None, password: str, ip: str, key: str | None = None) -> PasswordCheck:
     """The one gate for every password check: the account's throttle, then bcrypt.
 
     ``key`` is the login form's key for the typed address; the other forms check the account's
     own address, which has the same key, so every form spends one budget. A throttled check
     does no bcrypt work; a wrong password is recorded as a failure whichever form it came from.
     """
-    ip = stored_ip()
     if key is None:
         if user is None:
             raise ValueError("check_password needs a user or the typed address's key")
@@ -123,9 +121,9 @@ def check_password(user: User | None, password: str, key: str | None = None) -> 
     return PasswordCheck(ok=True)
 
 
-def password_ok(user: User, password: str) -> bool:
+def password_ok(user: User, password: str, ip: str) -> bool:
     """``check_password`` for a signed-in person's forms: True or False, or a 429 when throttled."""
-    check = check_password(user, password)
+    check = check_password(user, password, ip)
     if check.retry_after:
         raise TooManyPasswordChecks(check.retry_after)
     return check.ok

@@ -20,6 +20,7 @@ from portal.accounts.forms import (
     SignupForm,
 )
 from portal.accounts.password_policy import password_problem
+from portal.accounts.requestinfo import this_client
 from portal.accounts.service import AccountError
 from portal.inputs import record_id
 from portal.security.redirects import safe_path
@@ -99,8 +100,9 @@ def login() -> ResponseReturnValue:
     status = 200
     unconfirmed = False
     if form.validate_on_submit():
-        result = service.login(form.email.data, form.password.data)
+        result = service.login(form.email.data, form.password.data, this_client())
         if result.outcome == "success":
+            sessions.issue_cookie(result.session_token)
             return redirect(next_path or url_for("accounts.account"))
         if result.outcome == "throttled":
             minutes = max(1, (result.retry_after + 59) // 60)
@@ -219,7 +221,7 @@ def change_password() -> ResponseReturnValue:
         weak = password_problem(form.new_password.data, _user_words(current_user.email))
         try:
             service.change_password(current_user, form.current_password.data, form.new_password.data,
-                                    keep=sessions.current_session())
+                                    keep=sessions.current_session(), ip=this_client().ip)
         except AccountError as error:
             if str(error) != weak:
                 form.current_password.errors.append(str(error))
@@ -242,7 +244,7 @@ def change_email() -> ResponseReturnValue:
         except AccountError as error:
             address_problem = str(error)
         try:
-            service.request_email_change(current_user, form.password.data, form.new_email.data)
+            service.request_email_change(current_user, form.password.data, form.new_email.data, this_client().ip)
         except AccountError as error:
             if address_problem:
                 form.new_email.errors.append(address_problem)

@@ -12,7 +12,6 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
-from werkzeug.wrappers import Response
 
 from portal import i18n
 from portal.consent import registry, state, texts
@@ -122,10 +121,9 @@ def cookie_domains(host: str) -> list[str | None]:
     return domains
 
 
-def expire_cookies(response: Response, names: Iterable[str], host: str) -> None:
-    for name in names:
-        for domain in cookie_domains(host):
-            response.delete_cookie(name, path="/", domain=domain)
+def expired_cookies(names: Iterable[str], host: str) -> list[tuple[str, str | None]]:
+    """(name, domain) of every cookie to expire: each name on this host and each parent domain."""
+    return [(name, domain) for name in names for domain in cookie_domains(host)]
 
 
 # --- personal data and retention -------------------------------------------------------------

@@ -8,6 +8,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
+from portal import cookies as portal_cookies
 from portal.consent import page, registry, service, state
 from portal.errors import render_error
 from portal.security.redirects import safe_path, same_site_referrer
@@ -55,7 +56,8 @@ def decide() -> ResponseReturnValue:
         flash(_("Your cookie choice is saved. You can change it at any time under “Cookie settings”."), "success")
         response = redirect(next_path, 303)
     state.write_cookie(response, decision)
-    service.expire_cookies(response, service.cookies_to_expire(refused, request.cookies.keys()), request.host)
+    refused_names = service.cookies_to_expire(refused, request.cookies.keys())
+    portal_cookies.expire_foreign(response, service.expired_cookies(refused_names, request.host))
     return response
 
 

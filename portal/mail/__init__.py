@@ -16,38 +16,24 @@ from flask import Flask, Response, g
 
 from portal.mail.kinds import Kind
 from portal.mail.kinds import register as register_kind
+from portal.mail.kinds import register_labels as register_kinds
 from portal.mail.outbox import enqueue, enqueue_decoy
 
-__all__ = ["Kind", "enqueue", "enqueue_decoy", "init_app", "register_kind"]
-
-ACCOUNT_KINDS = {
-    "account.confirm": "confirm the address",
-    "account.signup-exists": "sign-up with a taken address",
-    "account.reset": "password reset",
-    "account.password-changed": "password changed notice",
-    "account.email-change": "confirm a new address",
-    "account.email-taken": "new address already in use",
-    "account.email-changed": "address changed notice",
-    "account.deleted": "account deleted notice",
-    "privacy.dpo": "inquiry to the DPO",
-    "privacy.ack": "inquiry acknowledgement",
-    "newsletter.test": "newsletter test copy",
-}
+__all__ = ["Kind", "enqueue", "enqueue_decoy", "init_app", "register_kind", "register_kinds"]
 
 
 def init_app(app: Flask) -> None:
-    from portal.mail import feedback_models, hooks, models, personal_data  # noqa: F401 - the models register their tables
+    from portal.mail import audit, feedback_models, hooks, models, personal_data  # noqa: F401 - the models register their tables
     from portal.mail import settings as mail_settings
     from portal.mail.cli import cli
     from portal.mail.worker import wake, worker_for
 
     mail_settings.check(app)
     app.config.setdefault("MAIL_OUTBOX_FOLDER", Path(app.instance_path) / "outbox")
-    for name, label in ACCOUNT_KINDS.items():
-        register_kind(Kind(name, label))
     app.register_blueprint(cli)
     hooks.init_app(app)
-    personal_data.register()
+    personal_data.register(app)
+    audit.init_app(app)
 
     # The web process's delivery thread starts with the first request it serves (after any fork).
     @app.before_request

@@ -145,7 +145,7 @@ class Engine:
             self._conn.connection.dbapi_connection.execute("PRAGMA synchronous=FULL")  # type: ignore[union-attr]
         if engine.dialect.name == "postgresql":
             self._autocommit = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        guards = kinds.guards()
+        guards = kinds.guards(self.app)
         self._mark_sending = ledger.mark_sending(guards)
         self._mark_sent_then_sending = ledger.mark_sent_then_sending(guards)
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mail-db")
@@ -378,7 +378,7 @@ class Engine:
             else:
                 built.setdefault(row.kind, []).append(row)
         for name, group in built.items():
-            kind = kinds.get(name)
+            kind = kinds.get(name, self.app)
             if kind is None or kind.prepare is None:
                 # Another version of the portal queued it (a rolling upgrade): leave it to that one,
                 # or to this one once it knows the kind, instead of calling it unwanted.
@@ -411,7 +411,7 @@ class Engine:
         """Bulk mail (the newsletter) never goes to a suppressed address, whatever the
         subscription says; other kinds (a password reset the person asked for) still go out."""
         bulk = [row.id for row in rows if isinstance(ready.get(row.id), Prepared)
-                and (kind := kinds.get(row.kind)) is not None and kind.bulk]
+                and (kind := kinds.get(row.kind, self.app)) is not None and kind.bulk]
         if not bulk:
             return
         with self.app.app_context():

@@ -12,7 +12,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from flask import Flask
 from sqlalchemy.sql.elements import ColumnElement
+
+from portal.contributions import collection
 
 
 @dataclass(frozen=True)
@@ -43,23 +46,31 @@ class Kind:
     bulk: bool = False  # marketing mail: never to a suppressed address
 
 
-_kinds: dict[str, Kind] = {}
+def _kinds(app: Flask | None = None) -> dict[str, Kind]:
+    return collection("mail_kinds", app, Kind)
 
 
-def register(kind: Kind) -> None:
-    existing = _kinds.get(kind.name)
+def register(app: Flask, kind: Kind) -> None:
+    kinds = _kinds(app)
+    existing = kinds.get(kind.name)
     if existing is not None and existing != kind:
         raise ValueError(f"mail kind {kind.name!r} is declared twice")
-    _kinds[kind.name] = kind
+    kinds[kind.name] = kind
 
 
-def get(name: str) -> Kind | None:
-    return _kinds.get(name)
+def register_labels(app: Flask, labels: dict[str, str]) -> None:
+    """Kinds with stored bytes: a name and what an operator reads for it."""
+    for name, label in labels.items():
+        register(app, Kind(name, label))
 
 
-def all_kinds() -> list[Kind]:
-    return sorted(_kinds.values(), key=lambda k: k.name)
+def get(name: str, app: Flask | None = None) -> Kind | None:
+    return _kinds(app).get(name)
 
 
-def guards() -> dict[str, ColumnElement[bool]]:
-    return {k.name: k.guard for k in _kinds.values() if k.guard is not None}
+def all_kinds(app: Flask | None = None) -> list[Kind]:
+    return sorted(_kinds(app).values(), key=lambda k: k.name)
+
+
+def guards(app: Flask | None = None) -> dict[str, ColumnElement[bool]]:
+    return {k.name: k.guard for k in _kinds(app).values() if k.guard is not None}

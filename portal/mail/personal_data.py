@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import Flask
 from sqlalchemy import delete, select, update
 
 from portal import personal_data
@@ -78,8 +79,9 @@ def erase(user: Any) -> None:
     )
 
 
-def register() -> None:
-    personal_data.register("mail", (Delivery, Suppression, Feedback), export, erase, order=90)
-    personal_data.register_retention(N_("delivered and failed emails"), status.purge_old, "MAIL_LOG_RETENTION_DAYS")
-    personal_data.register_retention(N_("bounce, complaint and delivery reports"), feedback.purge_old,
+def register(app: Flask) -> None:
+    personal_data.register(app, "mail", (Delivery, Suppression, Feedback), export, erase, order=90)
+    personal_data.register_retention(app, N_("delivered and failed emails"), status.purge_old,
+                                     "MAIL_LOG_RETENTION_DAYS")
+    personal_data.register_retention(app, N_("bounce, complaint and delivery reports"), feedback.purge_old,
                                      "MAIL_FEEDBACK_RETENTION_DAYS")

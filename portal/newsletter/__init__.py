@@ -38,21 +38,25 @@ def _on_suppressed(app: Flask, user: Any = None, reason: str = "", source: str =
 
 def init_app(app: Flask) -> None:
     """Register this area's blueprint, commands and hooks on the app."""
-    from portal import mail
+    from portal import mail, templating
     from portal.accounts import signals
     from portal.mail import inbound, suppression
-    from portal.newsletter import copies, models, personal_data  # noqa: F401 - models register their tables
+    from portal.newsletter import audit, copies, models, personal_data  # noqa: F401 - models register their tables
     from portal.newsletter.cli import cli
     from portal.newsletter.subscriptions import is_subscribed, unsubscribe_by_mail
     from portal.newsletter.views import bp
 
     app.register_blueprint(bp)
     app.register_blueprint(cli)
+    audit.init_app(app)
+    templating.register_fragment(app, "account.overview", "newsletter/_account.html")
+    templating.register_fragment(app, "account.email", "newsletter/_account.html")
     # Weak references would let the receivers vanish; these are module-level functions anyway.
     signals.user_signed_up.connect(_on_signup, weak=False)
     signals.user_deleting.connect(_on_deleting, weak=False)
     suppression.address_suppressed.connect(_on_suppressed, weak=False)
     inbound.register_tag_handler("unsub", unsubscribe_by_mail)
-    personal_data.register()
-    mail.register_kind(copies.kind())
+    personal_data.register(app)
+    mail.register_kind(app, copies.kind())
+    mail.register_kinds(app, {"newsletter.test": "newsletter test copy"})
     app.jinja_env.globals["newsletter_subscribed"] = is_subscribed

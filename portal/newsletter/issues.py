@@ -11,7 +11,7 @@ from flask import current_app
 from sqlalchemy import Select, func, insert, literal, select
 
 from portal.accounts.models import User
-from portal.db import utcnow, write_lock
+from portal.db import utcnow, write_transaction
 from portal.extensions import db
 from portal.mail.models import PRIORITY_BULK
 from portal.mail.outbox import WAKE_FLAG
@@ -111,16 +111,13 @@ def start_issue(issue_id: int, second_this_month: bool = False, reason: str | No
     reason = (reason or "").strip() or None
     if second_this_month and not reason:
         raise CapError("--second-this-month needs --reason TEXT: the reason is recorded.")
-    write_lock("newsletter-cap")
-    try:
+    with write_transaction("newsletter-cap"):
         issue = db.session.get(Issue, issue_id, populate_existing=True)
         if issue is None:
             raise IssueError(f"There is no newsletter issue {issue_id}.")
         if issue.started_at is not None:
             count = db.session.scalar(select(func.count()).select_from(Delivery).where(Delivery.issue_id == issue_id))
-            result = StartResult(issue_id, False, issue.cap_slot or 0, issue.started_month or "", count or 0)
-            db.session.rollback()
-            return result
+            return StartResult(issue_id, False, issue.cap_slot or 0, issue.started_month or "", count or 0)
         now = utcnow()
         month = month_of(now)
         started = db.session.scalar(select(func.count()).select_from(Issue).where(Issue.started_month == month)) or 0
@@ -159,12 +156,7 @@ def start_issue(issue_id: int, second_this_month: bool = False, reason: str | No
         if not frozen:
             # Starting would use up a slot of the monthly cap for nobody.
             raise IssueError("Nobody is subscribed (with a confirmed address): the issue was not started.")
-        result = StartResult(issue_id, True, started + 1, month, frozen or 0)
-        db.session.commit()
-        return result
-    except BaseException:
-        db.session.rollback()
-        raise
+        return StartResult(issue_id, True, started + 1, month, frozen or 0)
 
 
 def status_counts(issue_id: int) -> dict[str, int]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import Flask
 from sqlalchemy import delete, select
 
 from portal import personal_data
@@ -58,6 +59,6 @@ def erase(user: User) -> None:
     db.session.execute(delete(Subscription).where(Subscription.user_id == user.id))
 
 
-def register() -> None:
+def register(app: Flask) -> None:
     # The copies' rows are the mail ledger's (registered by portal.mail); the export shows them here too.
-    personal_data.register("newsletter", (Subscription, SubscriptionEvent), export, erase, order=100)
+    personal_data.register(app, "newsletter", (Subscription, SubscriptionEvent), export, erase, order=100)

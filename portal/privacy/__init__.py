@@ -5,16 +5,18 @@ from __future__ import annotations
 from flask import Flask
 from flask_babel import lazy_gettext as _l
 
-from portal import ratelimit
+from portal import ratelimit, templating
 from portal.config import ENV_PREFIX, ConfigError, is_rate_limit
 from portal.i18n import N_
 
 
 def init_app(app: Flask) -> None:
-    from portal import personal_data
-    from portal.privacy import account_views, cli, inquiries, models, views
+    from portal import mail, personal_data
+    from portal.privacy import account_views, audit, cli, inquiries, models, views
 
     _check_settings(app)
+    audit.init_app(app)
+    templating.register_fragment(app, "account.data", "privacy/_account.html")
     app.register_blueprint(views.bp)
     app.register_blueprint(account_views.bp)
     app.register_blueprint(cli.cli)
@@ -25,10 +27,11 @@ def init_app(app: Flask) -> None:
         )
     ratelimit.limit(app, "privacy.contact", "INQUIRY_RATE_LIMIT",
                     _l("Too many messages were sent from your network in a short time."))
-    personal_data.register("inquiries", (models.Inquiry,), inquiries.export, inquiries.erase, order=500)
+    personal_data.register(app, "inquiries", (models.Inquiry,), inquiries.export, inquiries.erase, order=500)
     personal_data.register_retention(
-        N_("answered data-protection inquiries"), inquiries.purge_answered, "INQUIRY_RETENTION_DAYS"
+        app, N_("answered data-protection inquiries"), inquiries.purge_answered, "INQUIRY_RETENTION_DAYS"
     )
+    mail.register_kinds(app, {"privacy.dpo": "inquiry to the DPO", "privacy.ack": "inquiry acknowledgement"})
 
 
 def _check_settings(app: Flask) -> None:

@@ -8,6 +8,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from portal.accounts import sessions
+from portal.accounts.requestinfo import this_client
 from portal.privacy import rights
 from portal.privacy.forms import PasswordForm
 from portal.privacy.rights import RightsError
@@ -31,7 +32,7 @@ def export() -> ResponseReturnValue:
     if form.is_submitted():
         if form.validate_on_submit():
             try:
-                rights.check_password(current_user, form.password.data)
+                rights.check_password(current_user, form.password.data, this_client().ip)
             except RightsError as error:
                 form.password.errors = [str(error)]
             else:
@@ -50,7 +51,7 @@ def delete() -> ResponseReturnValue:
     form = PasswordForm()
     if form.validate_on_submit():
         try:
-            rights.erase_account(current_user._get_current_object(), form.password.data)
+            rights.erase_account(current_user._get_current_object(), form.password.data, this_client().ip)
         except RightsError as error:
             form.password.errors = [str(error)]
         else:

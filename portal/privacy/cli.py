@@ -5,10 +5,10 @@ from __future__ import annotations
 import click
 from flask import Blueprint
 
+from portal import audit as audit_module
 from portal import personal_data
 from portal.db import utcnow
 from portal.extensions import db
-from portal.privacy import audit as audit_module
 from portal.privacy import inquiries as inquiry_service
 from portal.templating import localtime
 

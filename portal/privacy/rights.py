@@ -53,9 +53,9 @@ def export_filename() -> str:
     return f"{site[:40]}-data-{utcnow().strftime('%Y%m%d')}.json"
 
 
-def check_password(user: Any, password: str) -> None:
+def check_password(user: Any, password: str, ip: str) -> None:
     # The accounts throttle is the one gate for password checks (429 once it refuses).
-    if not isinstance(password, str) or not throttle.password_ok(user, password):
+    if not isinstance(password, str) or not throttle.password_ok(user, password, ip):
         raise RightsError(_("Your password is not correct."))
 
 
@@ -70,9 +70,9 @@ def erase_user(user: Any, before_commit: Callable[[], object] | None = None) -> 
             before_commit()
 
 
-def erase_account(user: Any, password: str) -> str:
+def erase_account(user: Any, password: str, ip: str) -> str:
     """Check the password, erase, and confirm by email to the old address; returns that address."""
-    check_password(user, password)
+    check_password(user, password, ip)
     address, language = user.email, user.language
 
     def farewell() -> None:

@@ -10,6 +10,8 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    from portal.staff import models, views  # noqa: F401 - the models register their tables
+    from portal import personal_data
+    from portal.staff import audit_log, models, views
 
     app.register_blueprint(views.bp)
+    personal_data.register(app, "staff", (models.StaffAction,), audit_log.export, audit_log.erase, order=900)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from portal.extensions import db
 from portal.staff.models import StaffAction
@@ -21,3 +21,18 @@ def record(staff: Any, action: str, subject: str = "", detail: str = "") -> Staf
 
 def recent(limit: int = 50) -> list[StaffAction]:
     return list(db.session.scalars(select(StaffAction).order_by(StaffAction.id.desc()).limit(limit)))
+
+
+def export(user: Any) -> dict[str, Any]:
+    rows = db.session.scalars(select(StaffAction).where(StaffAction.staff_id == user.id).order_by(StaffAction.id))
+    return {"staff_actions": [
+        {"at": row.at.isoformat(), "action": row.action, "subject": row.subject, "detail": row.detail} for row in rows
+    ]}
+
+
+def erase(user: Any) -> None:
+    # The log keeps what was done (it is the operator's proof) but no longer who the person was.
+    db.session.execute(
+        update(StaffAction).where(StaffAction.staff_id == user.id)
+        .values(staff_id=None, staff_email=f"erased account {user.id}")
+    )
