@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from flask_babel import ngettext
+from flask_babel import lazy_ngettext
 from werkzeug.wrappers import Response
 
 
@@ -65,13 +65,13 @@ def flask_session_settings(production: bool) -> dict[str, Any]:
     }
 
 
-def lifetimes(config: Mapping[str, Any]) -> dict[Cookie, str]:
-    """How long each lasts, in words, for the cookie policy page."""
+def lifetimes(config: Mapping[str, Any]) -> dict[Cookie, Any]:
+    """How long each lasts, in words, for the cookie policy page (lazy: read in the page's language)."""
     hours = round(int(config.get("SESSION_MAX_AGE", 86400)) / 3600)
     days = int(config.get("CONSENT_MAX_AGE_DAYS", 182))
     return {
-        LOGIN: ngettext("%(num)d hour at most (ends at logout)", "%(num)d hours at most (ends at logout)", hours),
-        FORMS: str(_l("until you close the browser")),
-        CONSENT: ngettext("%(num)d day", "%(num)d days", days),
-        LANGUAGE: ngettext("%(num)d day", "%(num)d days", LANGUAGE_MAX_AGE // 86400),
+        LOGIN: lazy_ngettext("%(num)d hour at most (ends at logout)", "%(num)d hours at most (ends at logout)", hours),
+        FORMS: _l("until you close the browser"),
+        CONSENT: lazy_ngettext("%(num)d day", "%(num)d days", days),
+        LANGUAGE: lazy_ngettext("%(num)d day", "%(num)d days", LANGUAGE_MAX_AGE // 86400),
     }

@@ -216,6 +216,7 @@ def init_app(app: Flask) -> None:
     login_manager.session_protection = None  # our own server-side sessions do the protecting
     login_manager.login_view = "accounts.login"
     login_manager.login_message = _l("Please sign in to open that page.")
+    login_manager.localize_callback = str  # flash the text in the page's language, not the lazy object
     login_manager.login_message_category = "info"
     app.before_request(_load_login_early)
     app.after_request(_write_cookie)
