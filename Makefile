@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export FLASK_APP := wsgi
 
-.PHONY: all run test install install-dev migrate lint bench mutants screenshots clean messages translations
+.PHONY: all run test install install-dev migrate lint bench mutants screenshots lighthouse clean messages translations
 
 # `make` alone: the virtualenv and the compiled catalogues, ready to run.
 all: install
@@ -69,6 +69,11 @@ bench: install-dev
 # PNGs of every page at phone and desktop size, light and dark, for review (Debian's chromium).
 screenshots: install-dev
 	$(BIN)/python tools/screenshots.py screenshots
+
+# Lighthouse accessibility, best practices and SEO of the main pages (npm's CLI, cached in
+# ~/.cache/portal-lighthouse; Debian's chromium); exits 1 below 100. Slow: not in the test suite.
+lighthouse: install-dev
+	$(BIN)/python tools/lighthouse.py $(LIGHTHOUSE_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache mutants

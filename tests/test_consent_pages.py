@@ -50,8 +50,14 @@ def test_banner_is_plain_forms_with_three_equal_buttons(vclient):
     banner = banner[: banner.index("</section>")]  # the footer's language buttons are not the banner's
     assert '<form method="post" action="/consent"' in banner and 'name="csrf_token"' in banner
     buttons = [line.strip() for line in banner.splitlines() if line.strip().startswith("<button")]
-    assert [b.split('value="')[1].split('"')[0] for b in buttons] == ["accept_all", "reject_all", "settings"]
-    assert len({b.split("class=")[1].split(">")[0] for b in buttons}) == 1  # same size, same colour
+    assert [b.split('value="')[1].split('"')[0] for b in buttons] == ["accept_all", "reject_all", "save"]
+    # The three choices of the bar: two buttons and the preferences panel's summary, drawn alike.
+    settings = next(line.strip() for line in banner.splitlines() if line.strip().startswith("<summary"))
+    assert ">Settings</summary>" in settings
+    assert len({b.split("class=")[1].split(">")[0] for b in [*buttons[:2], settings]}) == 1
+    # The panel works without a script: a <details> inside the same form, a switch per category.
+    panel = banner[banner.index("<details"):banner.index("</details>")]
+    assert 'name="analytics"' in panel and 'name="chat"' in panel and 'role="switch"' in panel
     assert 'aria-labelledby="consent-banner-title"' in banner and 'role="region"' in banner
 
 

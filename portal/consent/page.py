@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask import current_app, has_request_context, request
@@ -30,10 +31,22 @@ class PageConsent:
     # The banner is back because the services changed since this earlier decision (else None).
     previous: state.Decision | None = None
     gpc: bool = False  # the browser sends Global Privacy Control (Sec-GPC: 1)
+    # The banner's preferences panel: the categories on offer, their services and labels, and
+    # which switches start on (the earlier choice when the banner is back after a revision).
+    categories: tuple[str, ...] = ()
+    services: tuple[registry.Service, ...] = ()
+    switchable: tuple[registry.Service, ...] = ()
+    labels: Mapping[str, tuple[str, str]] = field(default_factory=dict)
+    prefill: frozenset[str] = frozenset()
+    prefill_off: frozenset[str] = frozenset()
 
 
-def tags_for(granted: frozenset[str]) -> Tags:
-    services = tuple(s for s in registry.configured_services() if s.category in granted)
+def tags_for(granted: frozenset[str], off: frozenset[str] = frozenset()) -> Tags:
+    services = tuple(s for s in registry.configured_services() if s.category in granted and s.id not in off)
+    return tags_of(services, granted)
+
+
+def tags_of(services: tuple[registry.Service, ...], granted: frozenset[str]) -> Tags:
     return Tags(
         services=services,
         google=any(s.google for s in services),
@@ -43,7 +56,7 @@ def tags_for(granted: frozenset[str]) -> Tags:
 
 def allow_granted_sources() -> None:
     """before_request: widen the CSP by exactly the hosts of the granted services."""
-    for service in tags_for(state.granted_categories()).services:
+    for service in tags_for(state.granted_categories(), state.services_off()).services:
         for directive, sources in service.csp:
             allow_source(directive, *sources)
 
@@ -71,6 +84,7 @@ def context() -> dict[str, Any]:
     reg = registry.registry()
     decision = state.current_decision()
     gpc = gpc_signal()
+    previous = previous_decision() if decision is None else None
     return {
         "consent": PageConsent(
             # Nothing to ask about (no optional service configured) means no banner at all, and
@@ -81,9 +95,15 @@ def context() -> dict[str, Any]:
             banner=texts.banner(reg, current_app.config["SITE_NAME"]),
             buttons=texts.BUTTONS,
             decision=decision,
-            tags=tags_for(state.granted_categories()),
+            tags=tags_for(state.granted_categories(), state.services_off()),
             next_path=_next_path(),
-            previous=previous_decision() if decision is None else None,
+            previous=previous,
             gpc=gpc,
+            categories=tuple(reg.categories_in_use()),
+            services=tuple(reg.services),
+            switchable=reg.switchable(),
+            labels=registry.CATEGORIES,
+            prefill=previous.granted if previous is not None else frozenset(),
+            prefill_off=previous.off if previous is not None else frozenset(),
         )
     }

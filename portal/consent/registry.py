@@ -107,6 +107,11 @@ class Registry:
     def categories_in_use(self) -> list[str]:
         return [c for c in OPTIONAL_CATEGORIES if any(s.category == c for s in self.services)]
 
+    def switchable(self) -> tuple[Service, ...]:
+        """Services with a switch of their own: those sharing a category with another service
+        (a category's only service is switched by the category itself)."""
+        return tuple(s for s in self.services if sum(o.category == s.category for o in self.services) > 1)
+
     def describe(self) -> dict[str, Any]:
         return {
             "categories": {k: [str(part) for part in v] for k, v in CATEGORIES.items()},

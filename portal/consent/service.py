@@ -38,6 +38,15 @@ def granted_for(action: str, chosen: Iterable[str]) -> frozenset[str]:
     raise ConsentError(f"unknown action {action!r}")
 
 
+def services_off(action: str, granted: frozenset[str], switched_on: Iterable[str] | None) -> frozenset[str]:
+    """Services of granted categories the panel's switches turned off. ``switched_on`` is None
+    when the form had no per-service switches (the choice is then the category's alone)."""
+    if action != "save" or switched_on is None:
+        return frozenset()
+    on = set(switched_on)
+    return frozenset(s.id for s in registry.registry().switchable() if s.category in granted and s.id not in on)
+
+
 def current_snapshot() -> ConsentSnapshot:
     """The snapshot row of what is shown right now, created the first time it is needed."""
     reg = registry.registry()
@@ -70,15 +79,17 @@ def current_snapshot() -> ConsentSnapshot:
 
 def record_decision(
     action: str, chosen: Iterable[str] = (), *, previous: state.Decision | None = None,
-    user_id: int | None = None, via: str = "form",
+    user_id: int | None = None, via: str = "form", switched_on: Iterable[str] | None = None,
 ) -> state.Decision:
     """Store one decision and return it; the caller writes it into the cookie."""
     granted = granted_for(action, chosen)
-    refused = [c for c in registry.OPTIONAL_CATEGORIES if c not in granted]
+    off = services_off(action, granted, switched_on)
+    # The proof lists a service switched off inside a granted category as "service:<id>".
+    refused = [c for c in registry.OPTIONAL_CATEGORIES if c not in granted] + [f"service:{i}" for i in sorted(off)]
     now = utcnow().replace(microsecond=0)
     # One browser keeps its consent id across decisions, so its history reads as one story.
     consent_id = previous.consent_id if previous is not None else state.new_consent_id()
-    decision = state.Decision(consent_id, registry.revision(), granted, now)
+    decision = state.Decision(consent_id, registry.revision(), granted, now, off)
     # SQLite: concurrent first visitors queue here instead of "database is locked"
     with write_transaction():
         snapshot = current_snapshot()
@@ -93,13 +104,20 @@ def record_decision(
     return decision
 
 
-def cookies_to_expire(refused: Iterable[str], present: Iterable[str]) -> list[str]:
-    """Exact cookie names of refused categories, plus present cookies matching their patterns."""
-    specs = [c for s in registry.registry().services if s.category in set(refused) for c in s.cookies]
+def cookies_to_expire(refused: Iterable[str], present: Iterable[str], off: Iterable[str] = ()) -> list[str]:
+    """Exact cookie names of refused categories and switched-off services, plus present cookies
+    matching their patterns — but never a cookie a service still allowed also sets (GA4 and GTM
+    share _ga)."""
+    refused, off = set(refused), set(off)
+    services = registry.registry().services
+    stopped = [s for s in services if s.category in refused or s.id in off]
+    kept = [s for s in services if s not in stopped]
+    specs = [c for s in stopped for c in s.cookies]
     names = {c.name for c in specs if not c.is_pattern}
     names |= {name for name in present for c in specs if c.matches(name)}
+    still_used = {name for name in names for s in kept for c in s.cookies if c.matches(name)}
     necessary = {c.name for c in registry.registry().necessary}
-    return sorted(names - necessary)
+    return sorted(names - necessary - still_used)
 
 
 def cookie_domains(host: str) -> list[str | None]:

@@ -23,6 +23,8 @@ PURPOSE = "consent"
 MAX_COOKIE_LENGTH = 512
 CONSENT_ID = re.compile(r"^[0-9a-f]{32}$")
 REVISION = re.compile(r"^[0-9a-f]{16}$")
+SERVICE_ID = re.compile(r"^[a-z0-9_\-]{1,40}$")  # as the registry checks operator ids
+MAX_SERVICES_OFF = 16
 CLOCK_SKEW = 300  # seconds a decision may lie in the future (several workers, several clocks)
 
 
@@ -42,6 +44,8 @@ class Decision:
     revision: str
     granted: frozenset[str]
     decided_at: datetime
+    # Services switched off inside a granted category (the panel's per-service switches).
+    off: frozenset[str] = frozenset()
 
     @property
     def expires_at(self) -> datetime:
@@ -54,22 +58,36 @@ class Decision:
     def allows(self, category: str) -> bool:
         return category == registry.NECESSARY or (self.is_current and category in self.granted)
 
+    def allows_service(self, service: registry.Service) -> bool:
+        return self.allows(service.category) and service.id not in self.off
+
 
 def new_consent_id() -> str:
     return secrets.token_hex(16)
 
 
 def encode(decision: Decision) -> str:
-    return make_token(
-        PURPOSE,
-        {
-            "v": 1,
-            "id": decision.consent_id,
-            "rev": decision.revision,
-            "cats": sorted(decision.granted),
-            "t": int(decision.decided_at.timestamp()),
-        },
-    )
+    payload: dict[str, object] = {
+        "v": 1,
+        "id": decision.consent_id,
+        "rev": decision.revision,
+        "cats": sorted(decision.granted),
+        "t": int(decision.decided_at.timestamp()),
+    }
+    if decision.off:
+        payload["off"] = sorted(decision.off)  # absent when empty: older cookies read the same
+    return make_token(PURPOSE, payload)
+
+
+def _service_ids(value: object) -> frozenset[str] | None:
+    """The "off" list: service ids, each once; None for anything else. Not checked against
+    today's registry: a cookie of an older revision must still read (the banner says why it asks
+    again), and an unknown id switches nothing off."""
+    if not isinstance(value, list) or len(value) > MAX_SERVICES_OFF:
+        return None
+    if not all(isinstance(v, str) and SERVICE_ID.match(v) for v in value) or len(set(value)) != len(value):
+        return None
+    return frozenset(value)
 
 
 def decode(raw: str | None) -> Decision | None:
@@ -80,7 +98,11 @@ def decode(raw: str | None) -> Decision | None:
         payload = read_token(PURPOSE, raw, max_age=max_age_seconds())
     except TokenError:
         return None
-    if not isinstance(payload, dict) or set(payload) != {"v", "id", "rev", "cats", "t"} or payload["v"] != 1:
+    keys = {"v", "id", "rev", "cats", "t"}
+    if not isinstance(payload, dict) or set(payload) - {"off"} != keys or payload["v"] != 1:
+        return None
+    off = _service_ids(payload.get("off", []))
+    if off is None:
         return None
     consent_id, rev, cats, stamp = payload["id"], payload["rev"], payload["cats"], payload["t"]
     if not (isinstance(consent_id, str) and CONSENT_ID.match(consent_id)):
@@ -96,7 +118,7 @@ def decode(raw: str | None) -> Decision | None:
     now = time.time()
     if not now - max_age_seconds() <= stamp <= now + CLOCK_SKEW:
         return None
-    return Decision(consent_id, rev, frozenset(cats), datetime.fromtimestamp(stamp, UTC))
+    return Decision(consent_id, rev, frozenset(cats), datetime.fromtimestamp(stamp, UTC), off)
 
 
 def cookie_decision() -> Decision | None:
@@ -115,6 +137,11 @@ def current_decision() -> Decision | None:
 def granted_categories() -> frozenset[str]:
     decision = current_decision()
     return decision.granted if decision else frozenset()
+
+
+def services_off() -> frozenset[str]:
+    decision = current_decision()
+    return decision.off if decision else frozenset()
 
 
 def write_cookie(response: Response, decision: Decision) -> None:

@@ -33,19 +33,24 @@ def decide() -> ResponseReturnValue:
     if action not in service.ACTIONS:
         return render_error(400, "Please choose Accept all, Reject all, or save your choice of categories.")
     chosen = [c for c in registry.OPTIONAL_CATEGORIES if request.form.get(c)]
-    before = state.granted_categories()
+    # The panel's per-service switches come with a marker, so "none switched on" differs from a
+    # form that has no such switches (the choice is then per category alone).
+    switched_on = request.form.getlist("service") if request.form.get("per_service") else None
+    before = page.tags_for(state.granted_categories(), state.services_off()).services
     user_id = current_user.id if current_user.is_authenticated else None
     decision = service.record_decision(
         action, chosen, previous=state.cookie_decision(), user_id=user_id,
-        via="script" if _wants_json() else "form",
+        via="script" if _wants_json() else "form", switched_on=switched_on,
     )
     refused = [c for c in registry.OPTIONAL_CATEGORIES if c not in decision.granted]
+    after = page.tags_for(decision.granted, decision.off).services
     response: Response
     if _wants_json():
         # The script inserts the newly granted tags in place (giving them its page's nonce). A
         # withdrawn category's code is already running and only a fresh page stops it: reload.
-        reload = bool(before - decision.granted)
-        added = page.tags_for(frozenset() if reload else decision.granted - before)
+        reload = bool(set(before) - set(after))
+        added = page.tags_of(() if reload else tuple(s for s in after if s not in before),
+                             decision.granted - state.granted_categories())
         response = jsonify({
             "status": "ok",
             "granted": sorted(decision.granted),
@@ -56,7 +61,7 @@ def decide() -> ResponseReturnValue:
         flash(_("Your cookie choice is saved. You can change it at any time under “Cookie settings”."), "success")
         response = redirect(next_path, 303)
     state.write_cookie(response, decision)
-    refused_names = service.cookies_to_expire(refused, request.cookies.keys())
+    refused_names = service.cookies_to_expire(refused, request.cookies.keys(), decision.off)
     portal_cookies.expire_foreign(response, service.expired_cookies(refused_names, request.host))
     return response
 
@@ -84,6 +89,7 @@ def cookies() -> str:
         labels=registry.CATEGORIES,
         decision=state.current_decision(),
         granted=state.granted_categories(),
+        off=state.services_off(),
         next_path=safe_path(request.args.get("next"), default=url_for("consent.cookies")),
         cookie_rows={c: cookie_rows(reg, c) for c in reg.categories_in_use()},
         gpc=page.gpc_signal(),

@@ -23,7 +23,7 @@ __all__ = ["Kind", "enqueue", "enqueue_decoy", "init_app", "register_kind", "reg
 
 
 def init_app(app: Flask) -> None:
-    from portal.mail import audit, feedback_models, hooks, models, personal_data  # noqa: F401 - the models register their tables
+    from portal.mail import audit, console, feedback_models, hooks, models, personal_data  # noqa: F401 - the models register their tables
     from portal.mail import settings as mail_settings
     from portal.mail.cli import cli
     from portal.mail.worker import wake, worker_for
@@ -31,6 +31,7 @@ def init_app(app: Flask) -> None:
     mail_settings.check(app)
     app.config.setdefault("MAIL_OUTBOX_FOLDER", Path(app.instance_path) / "outbox")
     app.register_blueprint(cli)
+    app.register_blueprint(console.bp)
     hooks.init_app(app)
     personal_data.register(app)
     audit.init_app(app)

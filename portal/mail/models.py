@@ -24,10 +24,12 @@ from portal.extensions import Model
 # owner died). "sending": the handover is under way — if the owner died it becomes "uncertain"
 # and is never resent on its own. "void": a decoy written by a request for an unknown address
 # (same database work as a real message, no address, never sent; see outbox.enqueue_decoy).
+# "held": waiting, but no worker takes it (a copy of a paused newsletter issue) until it is
+# released back to "pending".
 PENDING, CLAIMED, SENDING, SENT = "pending", "claimed", "sending", "sent"
-FAILED, UNCERTAIN, SKIPPED, VOID = "failed", "uncertain", "skipped", "void"
-STATUSES = (PENDING, CLAIMED, SENDING, SENT, FAILED, UNCERTAIN, SKIPPED)
-OPEN = (PENDING, CLAIMED, SENDING)
+FAILED, UNCERTAIN, SKIPPED, VOID, HELD = "failed", "uncertain", "skipped", "void", "held"
+STATUSES = (PENDING, HELD, CLAIMED, SENDING, SENT, FAILED, UNCERTAIN, SKIPPED)
+OPEN = (PENDING, HELD, CLAIMED, SENDING)
 
 # Lower goes first: a confirmation link must not wait behind a newsletter of 100 000 copies.
 PRIORITY_ACCOUNT = 0

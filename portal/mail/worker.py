@@ -13,10 +13,12 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
 
 from flask import Flask
 
+from portal.contributions import collection
 from portal.db import utcnow
 from portal.extensions import db
 from portal.mail.engine import Engine, Options, Outcome, next_due
@@ -24,11 +26,36 @@ from portal.mail.engine import Engine, Options, Outcome, next_due
 log = logging.getLogger("portal.mail")
 EXTENSION_KEY = "portal.mail.worker"
 DECOY_SWEEP_SECONDS = 30.0
+Tick = Callable[[Flask], None]
+
+
+def _ticks(app: Flask) -> dict[str, Tick]:
+    ticks: dict[str, Tick] = collection("mail-ticks", app)
+    return ticks
+
+
+def add_tick(app: Flask, tick: Tick) -> None:
+    """Work an area wants done at the start of every delivery pass (starting a scheduled newsletter
+    issue, say): no cron on a small host. Every worker of every process runs it, often at once, so
+    it must claim its work atomically in the database."""
+    _ticks(app)[f"{tick.__module__}.{tick.__qualname__}"] = tick
+
+
+def run_ticks(app: Flask) -> None:
+    """Inside an app context. One failing tick is logged and must not stop the mail."""
+    for tick in list(_ticks(app).values()):
+        try:
+            tick(app)
+        except Exception:
+            log.exception("A delivery-pass task (%s) failed; delivery goes on", getattr(tick, "__name__", "?"))
+        finally:
+            db.session.rollback()
 
 
 def deliver_due(app: Flask, options: Options | None = None) -> Outcome:
     """One pass: everything due now, then return. Safe to call from anywhere, any number at once."""
     with app.app_context():
+        run_ticks(app)
         engine = Engine(app, options)
         try:
             return engine.run()
@@ -88,6 +115,7 @@ class Worker:
 
     def run_once(self) -> Outcome:
         with self.app.app_context():
+            run_ticks(self.app)
             sweep = time.monotonic() - self._swept > DECOY_SWEEP_SECONDS
             self._engine = engine = Engine(self.app, Options(sweep_decoys=sweep))
             try:

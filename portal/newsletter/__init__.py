@@ -41,13 +41,18 @@ def init_app(app: Flask) -> None:
     from portal import mail, templating
     from portal.accounts import signals
     from portal.mail import inbound, suppression
-    from portal.newsletter import audit, copies, models, personal_data  # noqa: F401 - models register their tables
+    from portal.mail.worker import add_tick
+    from portal.newsletter import audit, console_pages, console_send, console_stats, copies, models, personal_data  # noqa: F401 - views join the console's blueprint, models register their tables
     from portal.newsletter.cli import cli
+    from portal.newsletter.console import bp as console_bp
+    from portal.newsletter.schedule import tick
     from portal.newsletter.subscriptions import is_subscribed, unsubscribe_by_mail
     from portal.newsletter.views import bp
 
     app.register_blueprint(bp)
     app.register_blueprint(cli)
+    app.register_blueprint(console_bp)
+    add_tick(app, tick)  # scheduled issues start in the delivery workers, no cron
     audit.init_app(app)
     templating.register_fragment(app, "account.overview", "newsletter/_account.html")
     templating.register_fragment(app, "account.email", "newsletter/_account.html")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.db import UTCDateTime, utcnow
@@ -82,6 +82,15 @@ class Issue(Model):
     cap_slot: Mapped[int | None] = mapped_column(Integer, nullable=True)
     second_reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # Scheduled from the console: the delivery workers start it once due (portal.newsletter.schedule),
+    # with the second-issue flag and reason given when it was scheduled; the claim is a lease.
+    scheduled_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)
+    schedule_second: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    schedule_reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    schedule_claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    schedule_error: Mapped[str | None] = mapped_column(String(500), nullable=True)  # why it did not start
+    # Paused by staff: its waiting copies are held out of the queue until resumed.
+    paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class IssueText(Model):

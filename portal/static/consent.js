@@ -7,6 +7,27 @@
 // page, which arrives with a CSP that allows exactly the granted hosts, and its view is counted.
 (function () {
   "use strict";
+  // The per-service switches follow their category and the other way round, as people expect
+  // (switching a category on turns its services on; turning every service off turns it off).
+  // Without this script the server applies the same rule: a service runs only when its category
+  // and its own switch are both on.
+  document.querySelectorAll("[data-consent-category]").forEach(function (row) {
+    var category = row.querySelector("input[type=checkbox]");
+    var list = row.nextElementSibling;
+    if (!category || !list || !list.matches(".consent-service-switches")) {
+      return;
+    }
+    var services = list.querySelectorAll("input[type=checkbox]");
+    category.addEventListener("change", function () {
+      services.forEach(function (s) { s.checked = category.checked; });
+    });
+    services.forEach(function (s) {
+      s.addEventListener("change", function () {
+        category.checked = Array.prototype.some.call(services, function (o) { return o.checked; });
+      });
+    });
+  });
+
   var banner = document.querySelector("[data-consent-banner]");
   var form = banner && banner.querySelector("form[data-consent-form]");
   var status = document.getElementById("consent-status");
@@ -30,10 +51,21 @@
     form.submit();
   }
 
+  // Escape closes the open preferences panel and gives focus back to its "Settings" control.
+  var panel = form.querySelector("details[data-consent-panel]");
+  if (panel) {
+    panel.addEventListener("keydown", function (event) {
+      if (event.key === "Escape" && panel.open) {
+        panel.open = false;
+        panel.querySelector("summary").focus();
+      }
+    });
+  }
+
   form.addEventListener("submit", function (event) {
     var submitter = event.submitter;
-    // "Settings" opens the cookie page, and accepting reloads the page with its new CSP: both
-    // are normal navigations.
+    // Accepting and saving the panel's switches reload the page with its new CSP: normal
+    // navigations.
     if (!submitter || submitter.value !== "reject_all") {
       return;
     }

@@ -144,8 +144,8 @@ def test_withdrawal_expires_ga_cookies_and_stops_the_tags(session, live):
         {"name": "_gid", "value": "GA1.1.2.2", "url": live},
     ])
     session.open("/cookies")
-    page.get_by_label("Analytics").uncheck()
-    page.get_by_label("Chat").uncheck()
+    page.get_by_label("Analytics", exact=True).uncheck()
+    page.get_by_label("Chat", exact=True).uncheck()
     with page.expect_navigation(wait_until="load"):
         page.get_by_role("button", name="Save my choice").click()
     assert not {"_ga", "_ga_TEST123", "_gid"} & session.cookie_names()
@@ -198,11 +198,11 @@ def test_the_same_decisions_work_without_javascript(browser, live):
         assert page.locator("script[data-consent-service=ga4]").count() == 2
         assert page.locator("#consent-banner").count() == 0
         session.open("/cookies")
-        assert page.get_by_label("Analytics").is_checked()
+        assert page.get_by_label("Analytics", exact=True).is_checked()
         with page.expect_navigation(wait_until="load"):
             page.get_by_role("button", name="Reject all").click()
         assert page.locator("script[data-consent-service]").count() == 0
-        assert not page.get_by_label("Analytics").is_checked()
+        assert not page.get_by_label("Analytics", exact=True).is_checked()
         # Without a script nothing runs, so nothing was fetched from a vendor either way.
         assert [u for u in session.vendor_requests() if "gtm.js" in u or "gtag/js" in u] == session.vendor_requests()
     finally:

@@ -134,8 +134,14 @@ def submit_bad_signup(page: Any) -> None:
         page.get_by_role("button", name="Create account").click()
 
 
+def open_preferences(page: Any) -> None:
+    page.locator("#consent-panel > summary").click()
+    page.locator("#consent-panel[open]").wait_for()
+
+
 PAGES: tuple[tuple[str, str, bool, Any], ...] = (
     ("home", "/", False, None),
+    ("preferences", "/signup", False, open_preferences),  # the banner's panel, open
     ("login", "/login", False, None),
     ("signup-errors", "/signup", False, submit_bad_signup),
     ("privacy", "/privacy", False, None),

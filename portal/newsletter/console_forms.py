@@ -1,0 +1,61 @@
+"""The console's newsletter forms (Flask-WTF: CSRF on every one)."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, DateTimeLocalField, HiddenField, RadioField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length, Optional, Regexp
+
+from portal.newsletter.issues import MAX_BODY, MAX_SUBJECT
+
+# No control characters (PostgreSQL refuses NUL; none belongs in a subject or a reason); a body
+# keeps its tabs and line ends.
+ONE_LINE = Regexp(r"\A[^\x00-\x1f\x7f]*\Z", message=_l("Please use one line of ordinary text."))
+TEXT = Regexp(r"\A[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*\Z", message=_l("The text contains control characters."))
+
+
+class ComposeForm(FlaskForm):
+    subject = StringField(_l("Subject"), validators=[
+        DataRequired(_l("Please enter a subject.")),
+        Length(max=MAX_SUBJECT, message=_l("The subject is at most %(n)d characters.", n=MAX_SUBJECT)),
+        ONE_LINE,
+    ])
+    body = TextAreaField(_l("Body (Markdown)"), validators=[
+        DataRequired(_l("Please write the issue.")),
+        Length(max=MAX_BODY, message=_l("The body is at most %(n)d characters.", n=MAX_BODY)),
+        TEXT,
+    ])
+
+
+class PreviewForm(ComposeForm):
+    """The same fields, for the preview: an empty draft previews as an empty page, not an error."""
+
+    subject = StringField(_l("Subject"), validators=[Optional(), Length(max=MAX_SUBJECT), ONE_LINE])
+    body = TextAreaField(_l("Body (Markdown)"), validators=[Optional(), Length(max=MAX_BODY), TEXT])
+
+
+class CapForm(FlaskForm):
+    """Send now: the second issue of a month needs the flag and its reason, as on the command line."""
+
+    second_this_month = BooleanField(_l("This is the second issue this month"))
+    reason = StringField(_l("Reason for a second issue this month (recorded)"),
+                         validators=[Optional(), Length(max=500, message=_l("At most 500 characters.")), ONE_LINE])
+
+
+class ScheduleForm(CapForm):
+    when = DateTimeLocalField(_l("Send at"), format="%Y-%m-%dT%H:%M",
+                              validators=[DataRequired(_l("Please give a date and time, such as 2027-01-05T09:00."))])
+
+
+class ActionForm(FlaskForm):
+    """Nothing but the CSRF token: pause, resume, retry, test copy, unschedule."""
+
+
+class ReviewForm(FlaskForm):
+    delivery = HiddenField(validators=[DataRequired(), Regexp(r"\A[0-9]{1,9}\Z")])
+    decision = RadioField(_l("What happened to this copy?"), choices=[
+        SelectChoice("delivered", _l("It arrived (the relay's log shows it): mark it delivered")),
+        SelectChoice("resend", _l("It did not arrive: send it again")),
+    ], validators=[DataRequired(_l("Please choose what happened."))])
