@@ -19,7 +19,10 @@ TRANSLATIONS = ROOT / "portal" / "translations"
 PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]")
 # Templates still being rewritten by the UI work: their strings are marked there, then
 # translated here. Remove an entry once its templates carry translation calls.
-PENDING = ("consent/", "email/")
+PENDING = ("consent/cookies.html",)
+# The staff console's strings are marked by its authors and translated in one pass after the
+# merge; until then the catalogue check leaves them out. People never see these pages.
+STAFF_SOURCES = ("templates/staff/", "portal/staff/", "portal/newsletter/console", "portal/mail/console")
 
 
 def _catalogue(language: str) -> Any:
@@ -49,6 +52,8 @@ def test_every_marked_string_is_translated_not_fuzzy_with_the_same_placeholders(
     catalogue = _catalogue(language)
     problems = []
     for message_id, where in _extracted().items():
+        if where.startswith(STAFF_SOURCES):
+            continue
         message = catalogue.get(message_id)
         ids = message_id if isinstance(message_id, tuple) else (message_id,)
         if message is None:
@@ -81,6 +86,8 @@ TEXT_ATTRIBUTES = re.compile(r"""\b(alt|title|aria-label|placeholder)\s*=\s*(["'
 BUTTON_VALUE = re.compile(r"""<input\b[^>]*type=["']?(?:submit|button)[^>]*\bvalue=(["'])(.*?)\1""", re.S)
 LETTERS = re.compile(r"[^\W\d_]{2,}")
 ALLOWED = {"JSON"}  # names that are the same in every language
+# A header name, a command or a URL path is not prose.
+COMMANDS = re.compile(r"\bMessage-ID\b|\bflask [a-z]+ [a-z]+\b|(?<!\w)/[\w/.-]*")
 
 
 def _untranslated(source: str) -> list[str]:
@@ -109,7 +116,8 @@ def _untranslated(source: str) -> list[str]:
         if LETTERS.search(value.replace("\x00", "")):
             found.append(value)
     found += [value for _quote, value in BUTTON_VALUE.findall(text) if LETTERS.search(value)]
-    text = re.sub(r"<script\b.*?</script>|<style\b.*?</style>", " ", text, flags=re.S)
+    text = re.sub(r"<script\b.*?</script>|<style\b.*?</style>|<code\b.*?</code>", " ", text, flags=re.S)
+    text = COMMANDS.sub(" ", text)
     text = re.sub(r"<[^>]*>", " ", text)  # tags and their attributes (checked above)
     text = re.sub(r"&\w+;|&#\d+;", " ", text)
     for chunk in text.split("\x00"):

@@ -119,10 +119,12 @@ def test_the_whole_journey_in_czech(browser, site, smtp_server):
         # Banner -> preferences
         page.goto(base + "/")
         assert "Cookies na webu" in journey.check("home with banner")
-        _submit(page, "#consent-banner button[value=settings]")
-        journey.check("cookie settings")
-        _submit(page, "form[data-consent-preferences] button[value=save]")
+        page.click("#consent-banner summary")  # the preferences open in place
+        journey.check("banner preferences")
+        _submit(page, "#consent-banner button[value=save]")
         journey.check("preferences saved")
+        page.goto(base + "/cookies")
+        journey.check("cookie settings")
 
         # Signup -> confirmation email -> login
         page.goto(base + "/signup")
