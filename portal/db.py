@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import zlib
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import DateTime, event, text
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.types import TypeDecorator
 
 from portal.extensions import db
@@ -125,6 +127,20 @@ def database_answers() -> bool:
         return False
 
 
+def end_session(error: BaseException | None = None) -> None:
+    """The request's session ends with a ROLLBACK; a connection the server cut meanwhile (a
+    PostgreSQL restart) fails it after the response was made. Flask-SQLAlchemy's own teardown
+    would raise then, and gunicorn answer 500 with no page: the connection is dropped instead."""
+    try:
+        db.session.remove()
+    except DBAPIError as failed:
+        logging.getLogger("portal.db").warning(
+            "Database connection lost while ending a session (%s)", type(failed.orig).__name__
+        )
+        db.session().invalidate()  # discards the connection without sending anything
+        db.session.remove()
+
+
 def init_app(app: Flask) -> None:
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
         from pathlib import Path
@@ -132,3 +148,6 @@ def init_app(app: Flask) -> None:
         Path(app.config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///")).parent.mkdir(
             parents=True, exist_ok=True
         )
+    # Registered after Flask-SQLAlchemy's: teardowns run last-registered first, so this one ends
+    # the session and Flask-SQLAlchemy's finds nothing left to close.
+    app.teardown_appcontext(end_session)

@@ -11,6 +11,7 @@ from flask.typing import ResponseReturnValue
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from markupsafe import escape
+from sqlalchemy.exc import DBAPIError, OperationalError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 from portal.extensions import db
@@ -37,6 +38,9 @@ MESSAGES: dict[int, tuple[Any, Any]] = {
     500: (_l("Something went wrong"), _l("An unexpected error happened on our side. Please try again later.")),
     503: (_l("Temporarily unavailable"), _l("The portal is briefly unavailable. Please try again in a few minutes.")),
 }
+
+# Seconds a visitor is asked to wait when the database is unreachable (a restart, a failover).
+DATABASE_RETRY_AFTER = 5
 
 COOKIES_REQUIRED = _l(
     "Your browser did not send back our cookie. Cookies are required to sign in and to submit "
@@ -105,6 +109,11 @@ def handle_csrf_error(error: CSRFError) -> ResponseReturnValue:
     )
 
 
+def database_unavailable(error: BaseException) -> bool:
+    """The database refused or dropped the connection: an outage to wait out, not a bug."""
+    return isinstance(error, OperationalError) or (isinstance(error, DBAPIError) and error.connection_invalidated)
+
+
 def handle_server_error(error: Exception) -> ResponseReturnValue:
     db.session.rollback()
     original = getattr(error, "original_exception", None) or error
@@ -113,6 +122,17 @@ def handle_server_error(error: Exception) -> ResponseReturnValue:
         # the client's fault, found only when a form first touches the body.
         log.info("Unreadable request body on %s %s: %s", request.method, request.path, type(original).__name__)
         return render_error(400, _l("The request body could not be read. Please try again."))
+    if database_unavailable(original):
+        # A PostgreSQL restart: 503 and Retry-After, as for any brief outage. The pool's pre-ping
+        # replaces the dead connections on the next requests. The exception text can quote a
+        # statement's parameters, so only its type is logged.
+        log.warning("Database unavailable on %s %s (%s)", request.method, request.path,
+                    type(getattr(original, "orig", None) or original).__name__)
+        response, status = render_error(503)
+        if isinstance(response, str):
+            response = make_response(response, status)
+        response.headers["Retry-After"] = str(DATABASE_RETRY_AFTER)
+        return response, status
     if not isinstance(original, HTTPException) or (original.code or 500) >= 500:
         log.error("Unhandled error on %s %s", request.method, request.path, exc_info=original)
     code = getattr(error, "code", 500) or 500

@@ -279,10 +279,10 @@ def test_export_filename_is_safe_whatever_the_site_name(make_app, smtp):
     assert disposition.endswith('.json"') and disposition.count('"') == 2
 
 
-def test_admin_sees_the_desk_link_on_the_account_page(app, smtp):
+def test_admin_sees_the_console_link_on_the_account_page(app, smtp):
     from tests.privacy_support import make_admin
 
     client = registered_client(app, smtp, VICTIM)
-    assert 'href="/privacy/inquiries"' not in client.get("/account").get_data(as_text=True)
+    assert 'href="/staff"' not in client.get("/account").get_data(as_text=True)
     make_admin(app, VICTIM)
-    assert 'href="/privacy/inquiries"' in client.get("/account").get_data(as_text=True)
+    assert 'href="/staff"' in client.get("/account").get_data(as_text=True)

@@ -1,7 +1,7 @@
 """i18n: the account's language, the language each consent proof was shown in, issue texts per language
 
 Revision ID: c4e8a2f6b1d3
-Revises: c7e2b5a9d14f
+Revises: c7d2e9f14a6b
 Create Date: 2026-12-01 11:20:00
 
 """
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = 'c4e8a2f6b1d3'
-down_revision = 'c7e2b5a9d14f'
+down_revision = 'c7d2e9f14a6b'
 branch_labels = None
 depends_on = None
 

@@ -117,6 +117,7 @@ class Engine:
         a long newsletter run), but a retry is taken only if it was due when the run began: a
         server that keeps answering 4xx ends the run instead of keeping it busy forever."""
         self._began = utcnow()
+        ledger.forget({self.owner})  # running again: its claims are its own once more
         self._open()
         try:
             self.recover_stale()
@@ -165,7 +166,8 @@ class Engine:
         try:
             self._release_own()
         except Exception:
-            log.exception("Could not release this engine's claims; their lease will expire")
+            ledger.abandon(self.owner)
+            log.exception("Could not release this engine's claims; the next run in this process frees them")
         if self._pool is not None:
             self._pool.shutdown(wait=True)
         if self._conn is not None and self._conn.dialect.name == "sqlite":
@@ -242,14 +244,16 @@ class Engine:
         """Rows of a dead owner (same host, process gone) or with an expired lease: "claimed" ones
         go back to pending (never handed over); "sending" ones become uncertain."""
         assert self._conn is not None
+        abandoned = ledger.abandoned()
         with self._conn.begin():
             owners = list(self._conn.scalars(
                 select(Delivery.claimed_by).distinct()
                 .where(Delivery.status.in_((CLAIMED, SENDING)), Delivery.claimed_by != self.owner)
             ))
         if not owners:
+            ledger.forget(abandoned)
             return 0
-        dead = [o for o in owners if o and ledger.owner_is_dead(o)]
+        dead = [o for o in owners if o and (o in abandoned or ledger.owner_is_dead(o))]
         expired = utcnow() - timedelta(seconds=self.options.lease)
         stale = (Delivery.claimed_by != self.owner, or_(Delivery.claimed_by.in_(dead), Delivery.claimed_at < expired))
         with self._write() as conn:
@@ -262,6 +266,7 @@ class Engine:
                 .values(status=UNCERTAIN, claimed_by=None, updated_at=utcnow(),
                         last_error="the worker stopped while handing the message over; it may have arrived")
             ).rowcount or 0
+        ledger.forget(abandoned)
         if lost:
             log.warning("%d message(s) were being handed over by a worker that stopped: now uncertain", lost)
         return freed + lost

@@ -10,6 +10,7 @@ from portal import personal_data
 from portal.db import utcnow
 from portal.extensions import db
 from portal.privacy import inquiries as inquiry_service
+from portal.staff import health
 from portal.templating import localtime
 
 cli = Blueprint("privacy_cli", __name__, cli_group="privacy")
@@ -19,16 +20,22 @@ cli = Blueprint("privacy_cli", __name__, cli_group="privacy")
 def purge() -> None:
     """Delete everything past its retention period; prints a count per kind. Safe to repeat."""
     failed = 0
+    started = utcnow()
+    counts: dict[str, int | None] = {}
     for rule in personal_data.retention_rules():
         try:
             count = rule.purge()
         except Exception as error:  # keep purging the other kinds; report and exit non-zero
             db.session.rollback()
             failed += 1
+            counts[rule.kind] = None
             click.echo(f"{rule.kind}: FAILED ({type(error).__name__}: {error})", err=True)
             continue
+        counts[rule.kind] = count
         setting = f" (older than {rule.setting})" if rule.setting else ""
         click.echo(f"{rule.kind}: {count} deleted{setting}")
+    # The console's retention page shows the last runs and what each removed.
+    health.record_purge(started, counts)
     if failed:
         raise click.exceptions.Exit(1)
 

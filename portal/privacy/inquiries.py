@@ -114,7 +114,7 @@ def _notify_dpo(inquiry: Inquiry) -> bool:
         reply_to=inquiry.email or None,
         inquiry=inquiry,
         due=due,
-        admin_url=external_url("privacy.desk"),
+        admin_url=external_url("staff_desk.case", reference=inquiry.reference),
     )
     return True
 
@@ -150,8 +150,8 @@ def recent_answered(limit: int = 20) -> list[Inquiry]:
 
 
 def find(reference: str) -> Inquiry | None:
-    if not isinstance(reference, str) or len(reference) > 24:
-        return None
+    if not isinstance(reference, str) or len(reference) > 24 or "\x00" in reference:
+        return None  # NUL: PostgreSQL refuses it in a query, and no reference has one
     return db.session.scalar(select(Inquiry).where(Inquiry.reference == reference.strip().upper()))
 
 

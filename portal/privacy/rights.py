@@ -73,6 +73,12 @@ def erase_user(user: Any, before_commit: Callable[[], object] | None = None) -> 
 def erase_account(user: Any, password: str, ip: str) -> str:
     """Check the password, erase, and confirm by email to the old address; returns that address."""
     check_password(user, password, ip)
+    return erase_and_confirm(user)
+
+
+def erase_and_confirm(user: Any, before_commit: Callable[[], object] | None = None) -> str:
+    """Erase and confirm by email to the old address (self-service and the staff console, whose
+    audit entry goes in ``before_commit``, the erasure's own transaction)."""
     address, language = user.email, user.language
 
     def farewell() -> None:
@@ -87,6 +93,8 @@ def erase_account(user: Any, password: str, ip: str) -> str:
             signup_url=external_url("accounts.signup"),
             contact_url=external_url("privacy.contact"),
         )
+        if before_commit is not None:
+            before_commit()
 
     erase_user(user, before_commit=farewell)
     return address

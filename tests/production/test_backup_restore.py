@@ -14,9 +14,9 @@ from shutil import which
 import pytest
 
 from tests.helpers import PASSWORD
-from tests.production.harness import (
+from tests.production.client import Client
+from tests.production.units import (
     VENV,
-    Client,
     Process,
     base_environ,
     free_port_on,

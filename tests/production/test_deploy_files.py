@@ -8,7 +8,7 @@ from shutil import which
 
 import pytest
 
-from tests.production.harness import DEPLOY, VENV, need, render
+from tests.production.units import DEPLOY, VENV, need, render
 
 pytestmark = pytest.mark.production
 

@@ -2,11 +2,10 @@
 
 Each test drives the environment of ``harness.py`` from outside, as visitors and operators do:
 Chromium over https, an https client from loopback addresses of its own (so nginx sees distinct
-client IPs), the operator's commands on each host, and signals to kill what an outage kills. The
-tests do not depend on each other's traffic, and the destructive ones (Redis restart, PostgreSQL
-connections killed, a host killed) put back what they broke, so the environment — built once per
-test process (session scope: under xdist each worker that runs one of these builds its own) —
-serves whichever test comes next.
+client IPs), the operator's commands on each host (inside its network namespace) and requests
+straight to a host, as Prometheus makes them. The tests do not depend on each other's traffic;
+the environment is built once per test process (session scope: under xdist each worker that runs
+one of these builds its own). The outages are in test_outages.py.
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -24,53 +22,14 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.chromium import ARGS, CHROMIUM
-from tests.helpers import PASSWORD, links
-from tests.production.harness import (
-    LOGIN_LIMIT,
-    VENV,
-    Environment,
-    Host,
-    need,
-    wait_until,
-)
+from tests.helpers import PASSWORD
+from tests.production import network
+from tests.production.client import Client
+from tests.production.harness import LOGIN_LIMIT, METRICS_TOKEN, Environment
+from tests.production.units import DEPLOY, VENV, base_environ, need, wait_until
+from tests.production.visits import WRONG, confirmation_link, log_mark, login_posts, upstreams_since
 
 pytestmark = [pytest.mark.production, pytest.mark.slow]
-
-WRONG = "not the password at all 99"
-# A signup that went through: the "check your inbox" page, or a redirect to it (post/redirect/get).
-SIGNED_UP = (200, 303)
-
-
-def confirmation_link(env: Environment, email: str, timeout: float = 15) -> str:
-    message = wait_until(lambda: env.smtp.to(email), timeout, f"the confirmation email to {email}")[-1]
-    link = next(u for u in links(message) if "/confirm/" in u)
-    assert link.startswith(env.base_url + "/confirm/"), link  # BASE_URL, https, through nginx
-    return link
-
-
-def log_mark(env: Environment) -> int:
-    time.sleep(0.3)  # nginx writes a request's line after its response
-    return len(env.nginx.log_lines())
-
-
-def upstreams_since(env: Environment, mark: int, method: str, path: str) -> list[str]:
-    time.sleep(0.3)
-    return env.nginx.upstreams_of(env.nginx.log_lines(mark), method, path)
-
-
-def login_posts(env: Environment, source: str, count: int, spoof: bool = True) -> list[int]:
-    client = env.client(source)
-    token = client.csrf("/login")  # one form, posted again and again: the posts alternate between hosts
-    statuses = []
-    for i in range(count):
-        headers = {"X-Forwarded-For": f"203.0.113.{i + 1}", "X-Real-IP": f"198.51.100.{i + 1}"} if spoof else {}
-        response = client.post_form("/login", {"email": f"nobody{i}-{source}@example.com", "password": WRONG,
-                                                "csrf_token": token},
-                                    headers=headers)
-        statuses.append(response.status)
-        if response.status == 429:
-            assert response.header("Retry-After"), "a refusal says when to come back"
-    return statuses
 
 
 # --- Chromium over https -------------------------------------------------------------------------
@@ -204,8 +163,6 @@ def test_login_limit_is_exact_across_both_hosts_and_ignores_client_forwarded_hea
 
 
 def test_metrics_on_each_host_add_up_every_worker_and_carry_no_personal_data(prod: Environment) -> None:
-    from tests.production.harness import METRICS_TOKEN
-
     def scrape() -> list[str]:
         texts = []
         for host in prod.hosts:
@@ -239,8 +196,76 @@ def test_metrics_on_each_host_add_up_every_worker_and_carry_no_personal_data(pro
     assert grew("portal_http_requests_total", endpoint="accounts.login", method="POST", status="429") == 1
     assert "portal_mail_queue_messages" in after[0] and "portal_inquiries_open" in after[0]
     assert total(after[:1], "portal_database_up") == 0 or "portal_database_up 1.0" in after[0]
+    addresses = ("127.0.0.", prod.network.service_address.rsplit(".", 1)[0] + ".")
     for text in after:
-        assert "@example.com" not in text and "127.0.0." not in text and "/confirm/" not in text
+        assert "@example.com" not in text and "/confirm/" not in text
+        assert not [a for a in addresses if a in text], addresses
+
+
+def test_forwarded_headers_are_believed_from_the_proxy_address_only(prod: Environment) -> None:
+    """TRUSTED_PROXIES is nginx's address as the hosts see it: the same forged X-Forwarded-For
+    is taken from that address and ignored from any other one that reaches a host directly."""
+    host = prod.hosts[0]
+    ((last,),) = prod.sql("SELECT coalesce(max(id), 0) FROM login_attempts")
+    net = prod.network
+    for source, forged in ((net.proxy_address, "192.0.2.77"), (net.service_address, "192.0.2.78")):
+        client = Client(host.port, None, source=source, host=host.address)
+        response = client.post_form("/login", {"email": "forwarded@example.com", "password": WRONG},
+                                    headers={"X-Forwarded-For": forged})
+        assert response.status == 400, response.status
+    recorded = [ip for (ip,) in prod.sql("SELECT ip FROM login_attempts WHERE id > %s ORDER BY id", last)]
+    assert recorded == ["192.0.2.77", net.service_address], recorded
+
+
+# --- two hosts: two network namespaces -----------------------------------------------------------
+
+def test_the_two_hosts_are_separate_network_namespaces(prod: Environment) -> None:
+    net = prod.network
+    if not net.namespaced:
+        if os.environ.get(network.CHOOSE) == "loopback":
+            pytest.skip(f"hosts on loopback addresses: {net.reason}")
+        need(False, f"the hosts run on loopback addresses, not in network namespaces: {net.reason}")
+    mine = network.namespace_of(os.getpid())
+    seen = {}
+    for host in prod.hosts:
+        pids = host.web_pids()
+        assert len(pids) == 3, pids  # the master and its two workers
+        spaces = {network.namespace_of(pid) for pid in pids}
+        assert len(spaces) == 1 and mine not in spaces, (spaces, mine)
+        seen[host.name] = spaces.pop()
+        # ...and it is the namespace the harness made for this host.
+        named = subprocess.run(["ip", "netns", "identify", str(pids[0])], capture_output=True, text=True,
+                               timeout=10, check=True).stdout.split()
+        assert named == [net.namespaces[host.index]], named
+        # Inside: its own loopback and its veth, nothing of the root namespace's addresses.
+        inside = host.run("ip", "-o", "-4", "addr", "show").stdout
+        assert sorted(re.findall(r"inet (\S+)/", inside)) == sorted(["127.0.0.1", host.address]), inside
+        # PostgreSQL listens on the root's 127.0.0.1 and the bridge: only the bridge is reachable.
+        reach = host.run(str(VENV / "bin" / "python"), "-c", _REACH, "127.0.0.1", net.service_address,
+                         str(prod.pg.port)).stdout.split()
+        assert reach == ["127.0.0.1=refused", f"{net.service_address}=open"], reach
+    assert len(set(seen.values())) == len(prod.hosts), seen
+    # Both hosts listen on the same port, which only separate namespaces allow.
+    assert len({h.port for h in prod.hosts}) == 1
+    # nginx reaches each host from the proxy address, over the bridge: its kept-alive upstream
+    # connections, as the host's own namespace lists them (/proc/<pid>/net/tcp is per namespace).
+    client = prod.client("127.0.0.23")
+    for _ in range(4):
+        assert client.get("/healthz").status == 200
+    for host in prod.hosts:
+        peers = network.tcp_peers(host.web_pids()[0], host.port)
+        assert peers and set(peers) == {net.proxy_address}, peers
+
+
+_REACH = """
+import socket, sys
+for address in sys.argv[1:3]:
+    try:
+        socket.create_connection((address, int(sys.argv[3])), timeout=3).close()
+        print(f"{address}=open")
+    except OSError:
+        print(f"{address}=refused")
+"""
 
 
 # --- the newsletter, from both hosts at once -----------------------------------------------------
@@ -255,7 +280,8 @@ def test_newsletter_sent_from_both_hosts_at_once_reaches_each_subscriber_once(pr
     issue_id = created.stdout.strip().splitlines()[-1]
     prod.smtp.clear()
     workers = [host.start_mail_worker() for host in prod.hosts]
-    senders = [_send(host, issue_id) for host in prod.hosts]
+    senders = [host.popen(str(VENV / "bin" / "flask"), "--app", "wsgi", "newsletter", "send", issue_id)
+               for host in prod.hosts]
     outputs = []
     for sender in senders:
         out, _ = sender.communicate(timeout=120)
@@ -282,20 +308,8 @@ def _subscribers(env: Environment, emails: list[str]) -> None:
         "with app.app_context():\n"
         "    make_subscribers(int(sys.argv[1]), sys.argv[2])\n"
     )
-    command = env.hosts[0].unit("portal-mail.service")
-    run_env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
-    run_env.update(command.env)
-    run_env["PORTAL_MAIL_WORKER_THREADS"] = "0"
-    subprocess.run([str(VENV / "bin" / "python"), "-c", script, str(len(emails)), "reader"], cwd=command.cwd,
-                   env=run_env, check=True, capture_output=True, timeout=60)
-
-
-def _send(host: Host, issue_id: str) -> subprocess.Popen[str]:
-    command = host.unit("portal-mail.service")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
-    env.update(command.env)
-    return subprocess.Popen([str(VENV / "bin" / "flask"), "--app", "wsgi", "newsletter", "send", issue_id],
-                            cwd=command.cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    env.hosts[0].run(str(VENV / "bin" / "python"), "-c", script, str(len(emails)), "reader", timeout=60,
+                     extra_env={"PORTAL_MAIL_WORKER_THREADS": "0"})
 
 
 def _copies(env: Environment, emails: list[str]) -> Counter[str]:
@@ -307,138 +321,14 @@ def _copies(env: Environment, emails: list[str]) -> Counter[str]:
 # --- the purge unit ------------------------------------------------------------------------------
 
 def test_purge_unit_runs_and_its_timer_is_hourly(prod: Environment) -> None:
-    from tests.production.harness import DEPLOY
-
     command = prod.hosts[1].unit("portal-purge.service")
     assert command.argv[-2:] == ["privacy", "purge"]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PORTAL_")}
+    if prod.network.namespaced:  # run where the host's other units run
+        assert command.argv[:4] == ["ip", "netns", "exec", prod.network.namespaces[1]], command.argv
+    env = base_environ()
     env.update(command.env)
     result = subprocess.run(command.argv, cwd=command.cwd, env=env, capture_output=True, text=True, timeout=120,
                             check=False)
     assert result.returncode == 0, result.stdout + result.stderr
     timer = (DEPLOY / "systemd" / "portal-purge.timer").read_text()
     assert "OnCalendar=hourly" in timer and "Unit=portal-purge.service" in timer
-
-
-# --- outages ---------------------------------------------------------------------------------------
-
-def test_redis_restart_limits_hold_then_recover(prod: Environment) -> None:
-    assert login_posts(prod, "127.0.0.31", 2, spoof=False) == [400, 400]
-    prod.redis.stop()
-    try:
-        # Down: each process counts its share in memory — never everyone refused, never unlimited.
-        down = login_posts(prod, "127.0.0.32", 20, spoof=False)
-        assert not [s for s in down if s >= 500], down
-        assert 400 in down and 429 in down, down
-    finally:
-        prod.redis.start()
-
-    def exact_again() -> bool:
-        source = f"127.0.1.{exact_again.next}"  # a range no other test uses  # type: ignore[attr-defined]
-        exact_again.next += 1  # type: ignore[attr-defined]
-        statuses = login_posts(prod, source, LOGIN_LIMIT + 1, spoof=False)
-        if statuses != [400] * LOGIN_LIMIT + [429]:
-            return False
-        # ...and counted in Redis again, not by luck in one process's memory.
-        keys = _redis(prod, "--scan", "--pattern", f"*{source}*")
-        return bool(keys.strip())
-
-    exact_again.next = 1  # type: ignore[attr-defined]
-    wait_until(exact_again, 60, "the login limit to be exact (in Redis) again", interval=1)
-
-
-def _redis(env: Environment, *args: str) -> str:
-    return subprocess.run(["redis-cli", "-p", str(env.redis.port), *args], capture_output=True, text=True,
-                          timeout=10, check=True).stdout
-
-
-def test_postgresql_connections_killed_the_portal_reconnects(prod: Environment) -> None:
-    client = prod.client("127.0.0.61")
-    email = "after-pg@example.com"
-    # The machine's PostgreSQL serves other tests too: instead of restarting it, every server
-    # process of this environment's database is terminated — what a restart does to a pool.
-    killed = prod.sql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                      "WHERE datname = current_database() AND pid <> pg_backend_pid()")
-    assert killed, "the portal holds pooled connections"
-    statuses = [client.get("/healthz").status for _ in range(8)]
-    assert statuses == [200] * 8, statuses
-    response = client.post_form("/signup", {"email": email, "password": PASSWORD})
-    assert response.status in SIGNED_UP, response.status
-    link = confirmation_link(prod, email, timeout=30)  # the delivery threads reconnected too
-    assert client.get(urlsplit(link).path).status in (200, 302)
-
-
-def test_one_host_killed_mid_traffic_the_other_serves_and_nothing_is_lost(prod: Environment) -> None:
-    reader = prod.client("127.0.0.71")
-    email = "reader-of-account@example.com"
-    assert reader.post_form("/signup", {"email": email, "password": PASSWORD}).status in SIGNED_UP
-    assert reader.get(urlsplit(confirmation_link(prod, email)).path).status in (200, 302)
-    assert reader.post_form("/login", {"email": email, "password": PASSWORD}).status == 302
-
-    stop = threading.Event()
-    gets: list[int] = []
-    signups: list[tuple[str, int]] = []
-    errors: list[str] = []
-
-    def read() -> None:
-        while not stop.is_set():
-            try:
-                response = reader.get("/account")
-                gets.append(response.status if email in response.body else -response.status)
-            except Exception as error:
-                errors.append(repr(error))
-
-    def sign_up() -> None:
-        writer = prod.client("127.0.0.72")
-        n = 0
-        while not stop.is_set():
-            address = f"during-kill-{n}@example.com"
-            n += 1
-            try:
-                signups.append((address, writer.post_form("/signup", {"email": address, "password": PASSWORD}).status))
-            except Exception as error:
-                errors.append(repr(error))
-            time.sleep(0.02)
-
-    threads = [threading.Thread(target=read), threading.Thread(target=sign_up)]
-    for thread in threads:
-        thread.start()
-    try:
-        time.sleep(1.5)
-        victim = prod.hosts[1]
-        victim.kill()
-        killed_at = len(gets), len(signups)
-        time.sleep(3)
-    finally:
-        stop.set()
-        for thread in threads:
-            thread.join(timeout=30)
-    assert errors == []
-    # Reads are retried by nginx on the other host: not one failed, and the session held.
-    assert gets and all(s == 200 for s in gets), Counter(gets)
-    assert len(gets) > killed_at[0] + 5 and len(signups) > killed_at[1] + 2, (len(gets), len(signups), killed_at)
-    # A POST in flight on the killed host may fail (nginx does not resend a form); no other.
-    failed = [(a, s) for a, s in signups if s not in SIGNED_UP]
-    assert len(failed) <= 1 and all(s == 502 for _, s in failed), failed
-    # Nothing lost: every signup that was answered has its account and its email.
-    done = [a for a, s in signups if s in SIGNED_UP]
-    rows = {e for (e,) in prod.sql("SELECT email FROM users WHERE email LIKE 'during-kill-%%'")}
-    assert set(done) <= rows
-    wait_until(lambda: all(prod.smtp.to(a) for a in done), 30, "a confirmation email for every signup")
-    survivor = prod.hosts[0]
-    assert survivor.web and survivor.web.alive()
-    _bring_back(prod, victim)
-
-
-def _bring_back(env: Environment, host: Host) -> None:
-    """Start the killed host again and wait until nginx sends it requests (after fail_timeout)."""
-    host.start_web()
-    client = env.client("127.0.0.73")
-
-    def served_again() -> bool:
-        mark = log_mark(env)
-        for _ in range(4):
-            client.get("/healthz")
-        return host.bind in upstreams_since(env, mark, "GET", "/healthz")
-
-    wait_until(served_again, 30, f"nginx to send requests to {host.name} again", interval=1)
