@@ -4,7 +4,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export FLASK_APP := wsgi
 
-.PHONY: run test install install-dev migrate lint bench mutants screenshots lighthouse clean
+.PHONY: all run test install install-dev migrate lint bench mutants screenshots lighthouse clean messages translations
+
+# `make` alone: the virtualenv and the compiled catalogues, ready to run.
+all: install
 
 $(BIN)/activate:
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +25,23 @@ $(VENV)/.dev: requirements-dev.txt requirements.txt | $(BIN)/activate
 	$(BIN)/pip install --quiet -r requirements-dev.txt
 	touch $@ $(VENV)/.runtime
 
-install: $(VENV)/.runtime
-install-dev: $(VENV)/.dev
+# Compiled catalogues (.mo) are built from the .po files, never committed (see docs/i18n.md).
+PO_FILES := $(wildcard portal/translations/*/LC_MESSAGES/messages.po)
+MO_FILES := $(PO_FILES:.po=.mo)
+
+portal/translations/%/LC_MESSAGES/messages.mo: portal/translations/%/LC_MESSAGES/messages.po | $(VENV)/.runtime
+	$(BIN)/pybabel compile -d portal/translations -l $* -i $< -o $@
+
+translations: $(MO_FILES)
+
+# Extract every marked string into messages.pot and merge it into each language's catalogue.
+messages: $(VENV)/.runtime
+	$(BIN)/pybabel extract --mapping babel.cfg --keywords _l --keywords N_ --keywords lazy_ngettext:1,2 --no-location --sort-output \
+		--project portal -o portal/translations/messages.pot .
+	$(BIN)/pybabel update --no-fuzzy-matching --ignore-obsolete -i portal/translations/messages.pot -d portal/translations
+
+install: $(VENV)/.runtime translations
+install-dev: $(VENV)/.dev translations
 
 migrate: install
 	$(BIN)/flask db upgrade

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app, has_app_context
+from flask_babel import get_locale
+from flask_babel import gettext as _
 
 MAX_EMAIL_LENGTH = 254
 
@@ -21,19 +23,22 @@ class AddressError(ValueError):
 def normalise_email(raw: str) -> str:
     """Validate and normalise an address (no DNS look-ups); raises AddressError with the reason."""
     if not isinstance(raw, str) or not raw.strip():
-        raise AddressError("Please enter your email address.")
+        raise AddressError(_("Please enter your email address."))
     raw = raw.strip()
     if len(raw) > MAX_EMAIL_LENGTH or "\x00" in raw:
-        raise AddressError("That does not look like an email address.")
+        raise AddressError(_("That does not look like an email address."))
     try:
         result = validate_email(raw, check_deliverability=False)
     except EmailNotValidError as error:
-        raise AddressError(f"That does not look like an email address: {error}") from None
+        # email-validator explains in English only: elsewhere the sentence stands on its own.
+        if str(get_locale() or "en").startswith("en"):
+            raise AddressError(f"That does not look like an email address: {error}") from None
+        raise AddressError(_("That does not look like an email address.")) from None
     if not result.local_part.isascii() and not _smtputf8():
-        raise AddressError(
+        raise AddressError(_(
             "We cannot send email to addresses with accented or non-Latin letters before the @ yet. "
             "Please use another address."
-        )
+        ))
     return str(result.normalized)
 
 

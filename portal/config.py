@@ -88,6 +88,9 @@ CORE_SETTINGS = (
             "characters on one line)"),
     Setting("DPO_EMAIL", None, "where data-protection inquiries and violation reports go", "line"),
     Setting("TIMEZONE", "Europe/Prague", "calendar months and the times shown to people"),
+    Setting("LANGUAGES", ["en", "cs"], "languages offered to people (codes with a catalogue under "
+            "`portal/translations/`, see [i18n.md](i18n.md)); the first match of `Accept-Language` is used"),
+    Setting("DEFAULT_LANGUAGE", "en", "the language when nothing else decides; one of `LANGUAGES`"),
     _int("WORKER_PROCESSES", 1, 1, 1024, "how many gunicorn worker processes share this configuration; "
          "production refuses `memory://` under several", "`1`, set by `gunicorn.conf.py`"),
     Setting("LOG_LEVEL", "INFO", "the portal's log level"),
@@ -454,6 +457,26 @@ def _check_timezone(settings: dict[str, Any], instance_path: Path, production: b
         raise ConfigError(f"{ENV_PREFIX}TIMEZONE: unknown time zone {tz!r}") from None
 
 
+TRANSLATIONS = PACKAGE_ROOT / "portal" / "translations"
+
+
+def _check_languages(settings: dict[str, Any], instance_path: Path, production: bool) -> None:
+    languages = settings.get("LANGUAGES")
+    if isinstance(languages, str):  # PORTAL_LANGUAGES=cs,en reads as one string
+        languages = [part.strip() for part in languages.split(",") if part.strip()]
+    if not isinstance(languages, list) or not languages or not all(isinstance(code, str) for code in languages):
+        raise ConfigError(f"{ENV_PREFIX}LANGUAGES: must be a non-empty list of language codes")
+    for code in languages:
+        # English is the source language: its text is in the code, it needs no catalogue.
+        if code != "en" and not (TRANSLATIONS / code / "LC_MESSAGES" / "messages.po").is_file():
+            raise ConfigError(f"{ENV_PREFIX}LANGUAGES: no catalogue for {code!r} "
+                              f"(portal/translations/{code}/LC_MESSAGES/messages.po)")
+    settings["LANGUAGES"] = list(dict.fromkeys(languages))
+    default = settings.get("DEFAULT_LANGUAGE")
+    if default not in settings["LANGUAGES"]:
+        raise ConfigError(f"{ENV_PREFIX}DEFAULT_LANGUAGE: must be one of LANGUAGES, got {default!r}")
+
+
 # --- accounts checks -------------------------------------------------------------------------------
 
 
@@ -472,7 +495,7 @@ def _check_pepper(settings: dict[str, Any], instance_path: Path, production: boo
 AREAS: tuple[Area, ...] = (
     Area("core", "Core: environment, secrets, storage, proxies", CORE_SETTINGS, (
         _check_secret_key, _check_base_url, _check_rate_limit_storage, _check_trusted_proxies,
-        _check_database_url, _check_site_name, _check_dpo_email, _check_timezone,
+        _check_database_url, _check_site_name, _check_dpo_email, _check_timezone, _check_languages,
     )),
     Area("accounts", "Accounts: passwords, login sessions, limits", ACCOUNTS_SETTINGS, (
         _check_account_rate_limits, _check_pepper,

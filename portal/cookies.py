@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_ngettext
 from werkzeug.wrappers import Response
 
 
@@ -19,7 +21,7 @@ from werkzeug.wrappers import Response
 class Cookie:
     base_name: str  # development name; production adds the __Host- prefix
     production_name: str
-    purpose: str  # what a person reads on the cookie policy page
+    purpose: Any  # what a person reads on the cookie policy page (a lazy translation)
 
     def name(self, production: bool) -> str:
         return self.production_name if production else self.base_name
@@ -33,12 +35,17 @@ class Cookie:
 
 
 LOGIN = Cookie("portal_sid", "__Host-sid",
-               "Keeps you signed in (a random session id; the server checks it on every request).")
+               _l("Keeps you signed in (a random session id; the server checks it on every request)."))
 # Flask's own signed session cookie: it carries only the CSRF token and one-off messages.
-FORMS = Cookie("session", "__Host-session", "Protects forms against cross-site forgery and carries one-off messages.")
-CONSENT = Cookie("portal_consent", "__Host-consent", "Remembers your cookie choice, so we do not ask on every page.")
+FORMS = Cookie("session", "__Host-session",
+               _l("Protects forms against cross-site forgery and carries one-off messages."))
+CONSENT = Cookie("portal_consent", "__Host-consent",
+                 _l("Remembers your cookie choice, so we do not ask on every page."))
+# Set only when the person picks a language with the switcher; strictly necessary for that choice.
+LANGUAGE = Cookie("portal_lang", "__Host-lang", _l("Remembers the language you chose with the language switcher."))
+LANGUAGE_MAX_AGE = 365 * 86400
 
-ALL = (LOGIN, FORMS, CONSENT)
+ALL = (LOGIN, FORMS, CONSENT, LANGUAGE)
 
 
 def expire_foreign(response: Response, targets: list[tuple[str, str | None]]) -> None:
@@ -58,11 +65,13 @@ def flask_session_settings(production: bool) -> dict[str, Any]:
     }
 
 
-def lifetimes(config: Mapping[str, Any]) -> dict[Cookie, str]:
-    """How long each lasts, in words, for the cookie policy page."""
+def lifetimes(config: Mapping[str, Any]) -> dict[Cookie, Any]:
+    """How long each lasts, in words, for the cookie policy page (lazy: read in the page's language)."""
     hours = round(int(config.get("SESSION_MAX_AGE", 86400)) / 3600)
+    days = int(config.get("CONSENT_MAX_AGE_DAYS", 182))
     return {
-        LOGIN: f"{hours} hours at most (ends at logout)",
-        FORMS: "until you close the browser",
-        CONSENT: f"{config.get('CONSENT_MAX_AGE_DAYS', 182)} days",
+        LOGIN: lazy_ngettext("%(num)d hour at most (ends at logout)", "%(num)d hours at most (ends at logout)", hours),
+        FORMS: _l("until you close the browser"),
+        CONSENT: lazy_ngettext("%(num)d day", "%(num)d days", days),
+        LANGUAGE: lazy_ngettext("%(num)d day", "%(num)d days", LANGUAGE_MAX_AGE // 86400),
     }

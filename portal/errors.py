@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from flask import Flask, Response, jsonify, make_response, render_template, request
 from flask.globals import request_ctx
 from flask.typing import ResponseReturnValue
+from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from markupsafe import escape
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -23,49 +25,50 @@ try:  # gunicorn raises these from wsgi.input when a body is malformed
 except ImportError:  # pragma: no cover - gunicorn is a runtime dependency
     BODY_ERRORS = ()
 
-MESSAGES: dict[int, tuple[str, str]] = {
-    400: ("Bad request", "The request could not be understood. Please go back and try again."),
-    403: ("Forbidden", "You do not have permission to open this page."),
-    404: ("Page not found", "There is no page at this address. Check the link or start from the home page."),
-    405: ("Method not allowed", "This page cannot be used that way."),
-    413: ("Too large", "What you sent is larger than this portal accepts."),
+MESSAGES: dict[int, tuple[Any, Any]] = {
+    400: (_l("Bad request"), _l("The request could not be understood. Please go back and try again.")),
+    403: (_l("Forbidden"), _l("You do not have permission to open this page.")),
+    404: (_l("Page not found"), _l("There is no page at this address. Check the link or start from the home page.")),
+    405: (_l("Method not allowed"), _l("This page cannot be used that way.")),
+    413: (_l("Too large"), _l("What you sent is larger than this portal accepts.")),
     429: (
-        "Too many attempts",
-        "You have tried this too often in a short time. Please wait a moment and try again.",
+        _l("Too many attempts"),
+        _l("You have tried this too often in a short time. Please wait a moment and try again."),
     ),
-    500: ("Something went wrong", "An unexpected error happened on our side. Please try again later."),
-    503: ("Temporarily unavailable", "The portal is briefly unavailable. Please try again in a few minutes."),
+    500: (_l("Something went wrong"), _l("An unexpected error happened on our side. Please try again later.")),
+    503: (_l("Temporarily unavailable"), _l("The portal is briefly unavailable. Please try again in a few minutes.")),
 }
 
 # Seconds a visitor is asked to wait when the database is unreachable (a restart, a failover).
 DATABASE_RETRY_AFTER = 5
 
-COOKIES_REQUIRED = (
+COOKIES_REQUIRED = _l(
     "Your browser did not send back our cookie. Cookies are required to sign in and to submit "
     "forms on this portal: we use a session cookie to keep you logged in and to protect forms. "
     "Please allow cookies for this site and try again."
 )
 
 
-def render_error(code: int, message: str | None = None, retry_after: int | None = None) -> tuple[Response | str, int]:
-    title, default = MESSAGES.get(code, (f"Error {code}", "The request could not be completed."))
+def render_error(code: int, message: Any = None, retry_after: int | None = None) -> tuple[Response | str, int]:
+    title, default = MESSAGES.get(code, (_l("Error %(code)s", code=code), _l("The request could not be completed.")))
+    title, message = str(title), str(message or default)
     response: Response | str
     if request.path == "/healthz" or request.accept_mimetypes.best == "application/json":
-        response = jsonify({"status": "error", "code": code, "message": message or default})
+        response = jsonify({"status": "error", "code": code, "message": message})
     elif request_ctx.url_adapter is None:
         # The Host header could not even be routed (a DNS label over 63 characters, say):
         # templates cannot build URLs, and the client's mistake is not our error to log.
-        response = _bare_page(code, title, message or default)
+        response = _bare_page(code, title, message)
     else:
         try:
             response = render_template(
-                "errors/error.html", code=code, title=title, message=message or default, retry_after=retry_after
+                "errors/error.html", code=code, title=title, message=message, retry_after=retry_after
             )
         except Exception:
             # The error page itself failed (database down under the base template, say): a bare
             # page still beats a traceback.
             log.exception("Error page %s could not be rendered", code)
-            response = _bare_page(code, title, message or default)
+            response = _bare_page(code, title, message)
     return response, code
 
 
@@ -102,7 +105,7 @@ def handle_csrf_error(error: CSRFError) -> ResponseReturnValue:
     if not request.cookies:
         return render_error(400, COOKIES_REQUIRED)
     return render_error(
-        400, "This form has expired or was not sent from this site. Please reload the page and try again."
+        400, _l("This form has expired or was not sent from this site. Please reload the page and try again.")
     )
 
 
@@ -118,7 +121,7 @@ def handle_server_error(error: Exception) -> ResponseReturnValue:
         # The server could not read the request body (a malformed chunked encoding, say):
         # the client's fault, found only when a form first touches the body.
         log.info("Unreadable request body on %s %s: %s", request.method, request.path, type(original).__name__)
-        return render_error(400, "The request body could not be read. Please try again.")
+        return render_error(400, _l("The request body could not be read. Please try again."))
     if database_unavailable(original):
         # A PostgreSQL restart: 503 and Retry-After, as for any brief outage. The pool's pre-ping
         # replaces the dead connections on the next requests. The exception text can quote a

@@ -1,29 +1,165 @@
 """Languages: Flask-Babel with gettext catalogues under ``portal/translations``.
 
 Templates get ``_``, ``gettext`` and ``ngettext`` from Flask-Babel's Jinja extension; Python code
-imports ``gettext``/``lazy_gettext`` from ``flask_babel``.
+imports ``gettext``/``lazy_gettext`` from ``flask_babel``. Which language a request gets, in order:
+``?lang=xx`` (that request only, for links), the language cookie (set by the switcher), the
+signed-in account's language, the best match of ``Accept-Language``, ``DEFAULT_LANGUAGE``.
+Mail is rendered under the recipient's language (``language_of``), whoever sends it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
 from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from flask import Flask, current_app
-from flask_babel import Babel
+from babel import Locale
+from flask import Flask, current_app, g, has_request_context, request
+from flask_babel import Babel, force_locale, format_date, format_time, get_locale
+from flask_babel import lazy_gettext as _l
+from werkzeug.wrappers import Response
+
+from portal import cookies
+from portal.security.redirects import safe_path
 
 TRANSLATIONS = Path(__file__).resolve().parent / "translations"
+QUERY_PARAMETER = "lang"
 
 babel = Babel()
 
+# Messages of the form libraries that do not pass through WTForms' translations (Flask-WTF's
+# CSRF errors): the error summary and the inline errors show them translated.
+LIBRARY_MESSAGES: dict[str, Any] = {
+    "The CSRF token is missing.": _l("The form has expired. Please reload the page and try again."),
+    "The CSRF session token is missing.": _l("The form has expired. Please reload the page and try again."),
+    "The CSRF token has expired.": _l("The form has expired. Please reload the page and try again."),
+    "The CSRF token is invalid.": _l("The form has expired. Please reload the page and try again."),
+    "The CSRF tokens do not match.": _l("The form has expired. Please reload the page and try again."),
+    "The referrer header is missing.": _l("This form was not sent from this site."),
+    "The referrer does not match the host.": _l("This form was not sent from this site."),
+}
+
+
+def N_(message: str) -> str:
+    """Marks ``message`` for the catalogue where it is declared (a registry's label, say); the
+    page that shows it translates it with ``gettext(message)``, while the CLI prints it as is."""
+    return message
+
+
+def languages() -> list[str]:
+    return list(current_app.config["LANGUAGES"])
+
+
+def default_language() -> str:
+    return str(current_app.config["DEFAULT_LANGUAGE"])
+
+
+def offered(code: object) -> str | None:
+    """``code`` if it is one of LANGUAGES (exactly, as the switcher and links send it), else None."""
+    return code if isinstance(code, str) and code in current_app.config["LANGUAGES"] else None
+
+
+def cookie_language() -> str | None:
+    return offered(request.cookies.get(cookies.LANGUAGE.name(bool(current_app.config["PRODUCTION"]))))
+
+
+def _account_language() -> str | None:
+    from flask_login import current_user
+
+    if not current_user or not current_user.is_authenticated:
+        return None
+    return offered(getattr(current_user, "language", None))
+
 
 def select_locale() -> str:
-    return str(current_app.config.get("DEFAULT_LANGUAGE", "en"))
+    if not has_request_context():
+        return default_language()
+    # The page's language depends on these headers: caches must keep one copy per value.
+    g.portal_locale_negotiated = True
+    chosen = offered(request.args.get(QUERY_PARAMETER)) or cookie_language() or _account_language()
+    if chosen:
+        return chosen
+    return request.accept_languages.best_match(languages()) or default_language()
 
 
 def select_timezone() -> str:
     return str(current_app.config["TIMEZONE"])
 
 
+def current_language() -> str:
+    locale = get_locale()
+    return str(locale) if locale is not None else default_language()
+
+
+@contextmanager
+def language_of(user: Any = None, language: str | None = None) -> Iterator[str]:
+    """Render (mail, mostly) in the recipient's language: theirs if they chose one, else the
+    language of the request that causes the message, else the default."""
+    code = offered(language) or offered(getattr(user, "language", None)) or current_language()
+    with force_locale(code):
+        yield code
+
+
+def language_name(code: str) -> str:
+    """A language's name in that language ("čeština", "English"), for the switcher."""
+    name = Locale.parse(code).get_display_name(code) or code
+    return name[:1].upper() + name[1:]
+
+
+def localtime(value: datetime | date | None, fmt: str = "datetime") -> str:
+    """A UTC timestamp in TIMEZONE, formatted for the page's language: ``datetime`` (Czech
+    1. 4. 2020 14:05, English Apr 1, 2020 2:05 PM), ``date`` (1. 4. 2020) or ``long`` (1. dubna
+    2020). A strftime pattern (older templates) reads as ``datetime`` when it has a time in it."""
+    if value is None:
+        return ""
+    if fmt.startswith("%"):
+        fmt = "datetime" if "%H" in fmt else "date"
+    if fmt == "long":
+        return str(format_date(value, "long"))
+    if fmt == "date" or not isinstance(value, datetime):
+        return str(format_date(value, "medium"))
+    return f"{format_date(value, 'medium')} {format_time(value, 'short')}"
+
+
+def vary(response: Response) -> Response:
+    if g.pop("portal_locale_negotiated", False):
+        response.vary.update(("Accept-Language", "Cookie"))
+    return response
+
+
+def context() -> dict[str, Any]:
+    if not has_request_context():
+        return {}
+    return {
+        "page_lang": current_language().replace("_", "-"),
+        "switcher_languages": [(code, language_name(code)) for code in languages()],
+        "switcher_next": safe_path(request.full_path.rstrip("?") if request.method == "GET" else request.path),
+    }
+
+
+def without_language_parameter(path: str) -> str:
+    """``path`` without ``?lang=``, which would otherwise outvote the choice just made."""
+    parts = urlsplit(path)
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k != QUERY_PARAMETER]
+    return urlunsplit(("", "", parts.path, urlencode(query), parts.fragment))
+
+
+def library_message(message: object) -> Any:
+    return LIBRARY_MESSAGES.get(str(message), message)
+
+
 def init_app(app: Flask) -> None:
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(TRANSLATIONS))
+    app.config.setdefault("BABEL_DEFAULT_LOCALE", app.config.get("DEFAULT_LANGUAGE", "en"))
+    # WTForms' own messages ("This field is required.") in the page's language.
+    app.config.setdefault("WTF_I18N_ENABLED", True)
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
+    # {% trans %} blocks span lines in the templates; their msgids are the trimmed text.
+    app.jinja_env.policies["ext.i18n.trimmed"] = True
+    app.jinja_env.filters["library_message"] = library_message
+    app.jinja_env.filters["localtime"] = localtime
+    app.context_processor(context)
+    app.after_request(vary)

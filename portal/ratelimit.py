@@ -24,6 +24,7 @@ from typing import Any
 
 from flask import Flask, current_app, render_template, request
 from flask.typing import ResponseReturnValue
+from flask_babel import lazy_gettext as _l
 from flask_limiter import Limiter, RateLimitExceeded
 from limits import parse_many
 
@@ -36,7 +37,7 @@ EXTENSION_KEY = "portal.limiter"
 MESSAGES_KEY = "portal.limiter.messages"
 RATES_KEY = "portal.limiter.rates"
 METHODS_KEY = "portal.limiter.methods"
-DEFAULT_MESSAGE = "You have tried this too often in a short time."
+DEFAULT_MESSAGE = _l("You have tried this too often in a short time.")
 
 # Seconds the Redis client waits to connect and for each reply. Redis on the LAN answers in
 # well under a millisecond; a stopped or unreachable one must cost a request a fraction of a
@@ -88,7 +89,7 @@ def _rate(rate: str) -> Callable[[], str]:
     return provider
 
 
-def limit(app: Flask, endpoint: str, rate: str, message: str, methods: Iterable[str] = ("POST",)) -> None:
+def limit(app: Flask, endpoint: str, rate: str, message: Any, methods: Iterable[str] = ("POST",)) -> None:
     """Limit ``endpoint`` per client IP; ``rate`` is a setting name or a literal rate."""
     view = app.view_functions[endpoint]
     limited: Callable[..., Any] = limiter_for(app).limit(_rate(rate), methods=list(methods))(view)
@@ -124,7 +125,7 @@ def seconds_until_allowed(app: Flask, endpoint: str) -> int:
 
 def handle_rate_limited(error: RateLimitExceeded) -> ResponseReturnValue:
     """A refusal says what happened, how long to wait and what else to do."""
-    message = current_app.extensions[MESSAGES_KEY].get(request.endpoint or "", DEFAULT_MESSAGE)
+    message = str(current_app.extensions[MESSAGES_KEY].get(request.endpoint or "", DEFAULT_MESSAGE))
     # The time until an attempt is really allowed again, not the window's length.
     retry_after = seconds_until_allowed(current_app, request.endpoint or "")
     if request.accept_mimetypes.best == "application/json":

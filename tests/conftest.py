@@ -20,6 +20,7 @@ from sqlalchemy.exc import DatabaseError
 from portal import create_app
 from portal.extensions import db as _db
 from portal.mail.worker import deliver_due
+from tests.catalogues import compile_stale
 from tests.faultsmtp import FaultSMTP
 from tests.helpers import Auth, SMTPSink
 
@@ -27,6 +28,10 @@ PG_URL = os.environ.get("PORTAL_TEST_DATABASE_URL")
 REDIS_URL = os.environ.get("PORTAL_TEST_REDIS_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
 TEST_SECRET = "test-secret-key-that-is-long-enough-for-production-0123456789"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    compile_stale()
 
 
 def pytest_report_header(config: pytest.Config) -> str:

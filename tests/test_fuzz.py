@@ -57,6 +57,7 @@ FORMS: dict[str, tuple[str, ...]] = {
     "privacy.contact": ("email", "topic", "message"),
     "privacy.desk": (),
     "staff.index": (),
+    "language.choose": ("language", "next"),
     "staff_desk.inquiries": (),
     "staff_desk.case": (),
     "staff_desk.update_case": ("assignee", "notes"),

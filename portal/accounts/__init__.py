@@ -1,23 +1,28 @@
 """Accounts: signup, confirmation, login sessions, password reset, account settings."""
 
+from typing import Any
+
 from flask import Flask
+from flask_babel import lazy_gettext as _l
 
 from portal import ratelimit, templating
 
-TOO_MANY_CHECKS = "There have been too many password checks from your network."
+TOO_MANY_CHECKS = _l("There have been too many password checks from your network.")
 
 # endpoint -> (setting holding the per-IP rate, what the refusal page tells the person)
-LIMITS: dict[str, tuple[str, str]] = {
+LIMITS: dict[str, tuple[str, Any]] = {
     "accounts.login": (
         "LOGIN_RATE_LIMIT",
-        "There have been too many sign-in attempts from your network in a short time. "
-        "This protects your account against password guessing.",
+        _l("There have been too many sign-in attempts from your network in a short time. "
+           "This protects your account against password guessing."),
     ),
-    "accounts.signup": ("SIGNUP_RATE_LIMIT", "Too many accounts were requested from your network in a short time."),
-    "accounts.reset_request": ("RESET_RATE_LIMIT", "Too many password reset emails were requested from your network."),
+    "accounts.signup": ("SIGNUP_RATE_LIMIT", _l("Too many accounts were requested from your network in a short time.")),
+    "accounts.reset_request": (
+        "RESET_RATE_LIMIT", _l("Too many password reset emails were requested from your network.")
+    ),
     "accounts.resend_confirmation": (
         "RESET_RATE_LIMIT",
-        "Too many confirmation emails were requested from your network.",
+        _l("Too many confirmation emails were requested from your network."),
     ),
     # These check the current password: without a limit, a stolen session could guess it.
     "accounts.change_password": ("LOGIN_RATE_LIMIT", TOO_MANY_CHECKS),

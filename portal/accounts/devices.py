@@ -5,11 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from functools import lru_cache
 
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from ua_parser import parse_os, parse_user_agent
 
 from portal.db import utcnow
 
-UNKNOWN_BROWSER = "Unknown browser"
+UNKNOWN_BROWSER = _l("Unknown browser")
 
 
 @lru_cache(maxsize=1024)
@@ -27,8 +30,8 @@ def browser_and_system(user_agent: str | None) -> tuple[str, str]:
 def describe(user_agent: str | None) -> str:
     browser, system = browser_and_system(user_agent)
     if browser and system:
-        return f"{browser} on {system}"
-    return browser or system or UNKNOWN_BROWSER
+        return _("%(browser)s on %(system)s", browser=browser, system=system)
+    return browser or system or str(UNKNOWN_BROWSER)
 
 
 def ago(moment: datetime | None, now: datetime | None = None) -> str:
@@ -37,12 +40,12 @@ def ago(moment: datetime | None, now: datetime | None = None) -> str:
         return ""
     seconds = max(0, int(((now or utcnow()) - moment).total_seconds()))
     if seconds < 60:
-        return "just now"
+        return _("just now")
     minutes = seconds // 60
     if minutes < 60:
-        return "1 minute ago" if minutes == 1 else f"{minutes} minutes ago"
+        return ngettext("%(num)d minute ago", "%(num)d minutes ago", minutes)
     hours = minutes // 60
     if hours < 48:
-        return "1 hour ago" if hours == 1 else f"{hours} hours ago"
+        return ngettext("%(num)d hour ago", "%(num)d hours ago", hours)
     days = hours // 24
-    return f"{days} days ago"
+    return ngettext("%(num)d day ago", "%(num)d days ago", days)

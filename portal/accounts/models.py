@@ -25,6 +25,9 @@ class User(UserMixin, Model):
     confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Chosen with the language switcher while signed in; every email to them is in it (None:
+    # the language of the request that causes the message).
+    language: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
     sessions: Mapped[list[LoginSession]] = relationship(
         back_populates="user", cascade="all, delete-orphan", passive_deletes=True

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import unicodedata
 
+from flask_babel import get_locale
+from flask_babel import gettext as _
+
 MIN_LENGTH = 12
 MAX_LENGTH = 1024
 MIN_SCORE = 3  # zxcvbn: "safely unguessable: moderate protection from offline slow-hash scenario"
@@ -17,16 +20,16 @@ _ESTIMATOR_LIMIT = 100  # zxcvbn's cost grows fast with length
 def password_problem(password: str, user_inputs: list[str] | None = None) -> str | None:
     """Return why ``password`` is not acceptable, or None when it is."""
     if not isinstance(password, str):
-        return "Please enter a password."
+        return _("Please enter a password.")
     length = len(unicodedata.normalize("NFKC", password))
     if length < MIN_LENGTH:
-        return f"Use at least {MIN_LENGTH} characters; a few unrelated words make a good password."
+        return _("Use at least %(num)d characters; a few unrelated words make a good password.", num=MIN_LENGTH)
     if length > MAX_LENGTH:
-        return f"Use at most {MAX_LENGTH} characters."
+        return _("Use at most %(num)d characters.", num=MAX_LENGTH)
     for ch in password:
         category = unicodedata.category(ch)
         if category in ("Cc", "Cs", "Co", "Cn") and ch not in " ":
-            return "The password contains a control or unassigned character; please use printable characters only."
+            return _("The password contains a control or unassigned character; please use printable characters only.")
     # Imported here: its frequency lists take about 12 MB, and only password forms need them.
     from zxcvbn import zxcvbn
 
@@ -34,6 +37,9 @@ def password_problem(password: str, user_inputs: list[str] | None = None) -> str
     # The first 100 characters decide: a long password whose start is guessable is still weak.
     result = zxcvbn(password[:_ESTIMATOR_LIMIT], user_inputs=inputs, max_length=_ESTIMATOR_LIMIT)
     if result["score"] < MIN_SCORE:
+        if not str(get_locale() or "en").startswith("en"):
+            # zxcvbn's feedback is English only.
+            return _("This password is too easy to guess. Try a longer phrase of unrelated words.")
         warning = result["feedback"].get("warning") or "This password is too easy to guess."
         suggestions = " ".join(result["feedback"].get("suggestions") or [])
         return f"{warning} {suggestions}".strip() + " Try a longer phrase of unrelated words."

@@ -13,6 +13,7 @@ from portal.accounts import sessions
 from portal.accounts.models import LoginAttempt, LoginSession, User
 from portal.db import affected, utcnow
 from portal.extensions import db
+from portal.i18n import N_
 
 
 def _iso(value: Any) -> str | None:
@@ -83,8 +84,9 @@ def purge_unconfirmed_accounts() -> int:
 
 def register(app: Flask) -> None:
     personal_data.register(app, "account", (User, LoginSession, LoginAttempt), export, erase, order=1000)
-    personal_data.register_retention(app, "login attempts (with IP addresses)", purge_login_attempts,
+    personal_data.register_retention(app, N_("login attempts (with IP addresses)"), purge_login_attempts,
                                       "LOGIN_IP_RETENTION_DAYS")
-    personal_data.register_retention(app, "expired login sessions", sessions.purge_expired, "SESSION_IDLE_TIMEOUT")
-    personal_data.register_retention(app, "unconfirmed accounts", purge_unconfirmed_accounts,
+    personal_data.register_retention(app, N_("expired login sessions"), sessions.purge_expired,
+                                     "SESSION_IDLE_TIMEOUT")
+    personal_data.register_retention(app, N_("unconfirmed accounts"), purge_unconfirmed_accounts,
                                       "UNCONFIRMED_ACCOUNT_RETENTION_DAYS")

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -109,10 +111,11 @@ def signup(raw_email: str, password: str, newsletter: bool = False) -> None:
         if existing.is_confirmed:
             mail.enqueue(
                 existing.email,
-                f"Someone tried to sign up at {current_app.config['SITE_NAME']} with your address",
+                _l("Someone tried to sign up at %(site)s with your address", site=current_app.config["SITE_NAME"]),
                 "signup_exists",
                 kind="account.signup-exists",
                 user_id=existing.id,
+                language=existing.language,
                 login_url=link("accounts.login"),
                 reset_url=link("accounts.reset_request"),
             )
@@ -124,24 +127,26 @@ def send_confirmation(user: User) -> None:
     """Queue the confirmation email in the current transaction; the caller commits."""
     mail.enqueue(
         user.email,
-        f"Confirm your email address for {current_app.config['SITE_NAME']}",
+        _l("Confirm your email address for %(site)s", site=current_app.config["SITE_NAME"]),
         "confirm",
         kind="account.confirm",
         user_id=user.id,
+        language=user.language,
         confirm_url=link("accounts.confirm", token=confirmation_token(user)),
         hours=CONFIRM_MAX_AGE // 3600,
     )
 
 
-def _queue_or_decoy(recipient: User | None, subject: str, template: str, kind: str, **context: Any) -> None:
+def _queue_or_decoy(recipient: User | None, subject: Any, template: str, kind: str, **context: Any) -> None:
     """A real message for ``recipient``, or the same work without one (see mail.enqueue_decoy):
     the answer takes as long whether or not the address has an account."""
     # Read before the write phase: on SQLite it commits, which would expire the user and cost the
     # real case one more query than the decoy (a timing difference of its own).
-    address, user_id = (recipient.email, recipient.id) if recipient is not None else (None, None)
+    address, user_id, language = ((recipient.email, recipient.id, recipient.language) if recipient is not None
+                                  else (None, None, None))
     with write_transaction():
         if address is not None:
-            mail.enqueue(address, subject, template, kind=kind, user_id=user_id, **context)
+            mail.enqueue(address, subject, template, kind=kind, user_id=user_id, language=language, **context)
         else:
             mail.enqueue_decoy(subject, template, kind=kind, **context)
 
@@ -151,7 +156,7 @@ def resend_confirmation(raw_email: str) -> None:
     recipient = user if user is not None and not user.is_confirmed else None
     _queue_or_decoy(
         recipient,
-        f"Confirm your email address for {current_app.config['SITE_NAME']}",
+        _l("Confirm your email address for %(site)s", site=current_app.config["SITE_NAME"]),
         "confirm",
         "account.confirm",
         confirm_url=link("accounts.confirm", token=confirmation_token(recipient) if recipient is not None
@@ -168,9 +173,9 @@ def confirm(token: str) -> User:
     with write_transaction():  # read and change under the lock: a link used twice at once confirms once
         user = _user_from_payload(payload)
         if user is None or payload.get("e") != _fingerprint(user.email_key):
-            raise AccountError("This confirmation link is not valid. Request a new one below.")
+            raise AccountError(_("This confirmation link is not valid. Request a new one below."))
         if user.is_confirmed:
-            raise AccountError("This address is already confirmed; the link cannot be used again. Please sign in.")
+            raise AccountError(_("This address is already confirmed; the link cannot be used again. Please sign in."))
         user.confirmed_at = utcnow()
         signals.user_confirmed.send(current_app_object(), user=user)
     return user
@@ -189,9 +194,16 @@ def _user_from_payload(payload: object, lock: bool = False) -> User | None:
 
 
 def _token_message(error: TokenError, kind: str) -> str:
-    if error.reason == "expired":
-        return f"This {kind} link has expired. Please request a new one."
-    return f"This {kind} link is not valid. Check that you copied the whole link, or request a new one."
+    # One whole sentence per kind of link: a translator sees each as it is read.
+    expired = error.reason == "expired"
+    if kind == "confirmation":
+        return (_("This confirmation link has expired. Please request a new one.") if expired else
+                _("This confirmation link is not valid. Check that you copied the whole link, or request a new one."))
+    if kind == "password reset":
+        return (_("This password reset link has expired. Please request a new one.") if expired else
+                _("This password reset link is not valid. Check that you copied the whole link, or request a new one."))
+    return (_("This email confirmation link has expired. Please request a new one.") if expired else
+            _("This email confirmation link is not valid. Check that you copied the whole link, or request a new one."))
 
 
 # --- login -----------------------------------------------------------------------------------
@@ -259,7 +271,7 @@ def request_reset(raw_email: str) -> None:
     user = find_user(raw_email)
     _queue_or_decoy(
         user,
-        f"Reset your {current_app.config['SITE_NAME']} password",
+        _l("Reset your %(site)s password", site=current_app.config["SITE_NAME"]),
         "reset",
         "account.reset",
         # The decoy signs a token too (for no account), so both cases do the same work.
@@ -277,7 +289,7 @@ def user_for_reset(token: str, lock: bool = False) -> User:
     user = _user_from_payload(payload, lock=lock)
     if user is None or payload.get("pw") != _fingerprint(user.password_hash):
         raise AccountError(
-            "This password reset link has already been used or is no longer valid. Please request a new one."
+            _("This password reset link has already been used or is no longer valid. Please request a new one.")
         )
     return user
 
@@ -301,7 +313,7 @@ def reset_password(token: str, new_password: str) -> User:
 def change_password(user: User, current_password: str, new_password: str, keep: LoginSession | None,
                     ip: str) -> None:
     if not throttle.password_ok(user, current_password, ip):
-        raise AccountError("Your current password is not correct.")
+        raise AccountError(_("Your current password is not correct."))
     new_hash = _new_password_hash(user, new_password)
     with write_transaction():
         user.password_hash, user.password_changed_at = new_hash, utcnow()
@@ -320,38 +332,42 @@ def _notify_password_changed(user: User) -> None:
     """Queued with the new hash, in the same transaction: no change without its notice."""
     mail.enqueue(
         user.email,
-        f"Your {current_app.config['SITE_NAME']} password was changed",
+        _l("Your %(site)s password was changed", site=current_app.config["SITE_NAME"]),
         "password_changed",
         kind="account.password-changed",
         user_id=user.id,
+        language=user.language,
         reset_url=link("accounts.reset_request"),
     )
 
 
 def request_email_change(user: User, password: str, raw_new_email: str, ip: str) -> None:
     if not throttle.password_ok(user, password, ip):
-        raise AccountError("Your password is not correct.")
+        raise AccountError(_("Your password is not correct."))
     new_email = normalise_email(raw_new_email)
     if email_key(new_email) == user.email_key:
-        raise AccountError("That is already your address.")
+        raise AccountError(_("That is already your address."))
     with write_transaction():
-        taken = db.session.scalar(select(User.id).where(User.email_key == email_key(new_email)))
+        taken = db.session.execute(select(User.id, User.language).where(User.email_key == email_key(new_email))).first()
         if taken:
             # Do not reveal that the address has an account; tell its owner instead.
+            # In its owner's language, not the requester's.
             mail.enqueue(
                 new_email,
-                f"Someone tried to use your address at {current_app.config['SITE_NAME']}",
+                _l("Someone tried to use your address at %(site)s", site=current_app.config["SITE_NAME"]),
                 "email_taken",
                 kind="account.email-taken",
-                user_id=taken,
+                user_id=taken.id,
+                language=taken.language,
             )
         else:
             mail.enqueue(
                 new_email,
-                f"Confirm your new email address for {current_app.config['SITE_NAME']}",
+                _l("Confirm your new email address for %(site)s", site=current_app.config["SITE_NAME"]),
                 "email_change",
                 kind="account.email-change",
                 user_id=user.id,
+                language=user.language,
                 confirm_url=link("accounts.confirm_email_change", token=email_change_token(user, new_email)),
                 hours=EMAIL_CHANGE_MAX_AGE // 3600,
             )
@@ -367,20 +383,21 @@ def confirm_email_change(token: str) -> User:
             user = _user_from_payload(payload)
             new_email = payload.get("new") if isinstance(payload, dict) else None
             if user is None or not isinstance(new_email, str) or payload.get("cur") != _fingerprint(user.email_key):
-                raise AccountError("This link has already been used or is no longer valid.")
+                raise AccountError(_("This link has already been used or is no longer valid."))
             old_email = user.email
             user.email, user.email_key = new_email, email_key(new_email)
             mail.enqueue(
                 old_email,
-                f"Your {current_app.config['SITE_NAME']} email address was changed",
+                _l("Your %(site)s email address was changed", site=current_app.config["SITE_NAME"]),
                 "email_changed",
                 kind="account.email-changed",
                 user_id=user.id,
+                language=user.language,
                 new_email=new_email,
                 contact_url=link("privacy.contact"),
             )
     except IntegrityError:
-        raise AccountError("That address is now used by another account.") from None
+        raise AccountError(_("That address is now used by another account.")) from None
     return user
 
 

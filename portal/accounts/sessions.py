@@ -11,6 +11,7 @@ import secrets
 from datetime import datetime, timedelta
 
 from flask import Flask, Request, Response, current_app, g, request, session
+from flask_babel import lazy_gettext as _l
 from flask_login import logout_user
 from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.orm import joinedload
@@ -222,7 +223,8 @@ def _write_cookie(response: Response) -> Response:
 def init_app(app: Flask) -> None:
     login_manager.session_protection = None  # our own server-side sessions do the protecting
     login_manager.login_view = "accounts.login"
-    login_manager.login_message = "Please sign in to open that page."
+    login_manager.login_message = _l("Please sign in to open that page.")
+    login_manager.localize_callback = str  # flash the text in the page's language, not the lazy object
     login_manager.login_message_category = "info"
     app.before_request(_load_login_early)
     app.after_request(_write_cookie)

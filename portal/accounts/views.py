@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user, login_required
 
 from portal.accounts import devices, history, service, sessions
@@ -77,7 +78,7 @@ def confirm(token: str) -> ResponseReturnValue:
         service.confirm(token)
     except AccountError as error:
         return render_template("accounts/link_problem.html", message=str(error), resend=True), 400
-    flash("Your email address is confirmed. You can sign in now.", "success")
+    flash(_("Your email address is confirmed. You can sign in now."), "success")
     return redirect(url_for("accounts.login"))
 
 
@@ -105,10 +106,12 @@ def login() -> ResponseReturnValue:
             return redirect(next_path or url_for("accounts.account"))
         if result.outcome == "throttled":
             minutes = max(1, (result.retry_after + 59) // 60)
-            form.form_errors.append(
-                "Too many failed sign-in attempts for this address. Please wait about "
-                f"{minutes} minute{'s' if minutes != 1 else ''}, or reset your password."
-            )
+            form.form_errors.append(ngettext(
+                "Too many failed sign-in attempts for this address. Please wait about %(num)d minute, "
+                "or reset your password.",
+                "Too many failed sign-in attempts for this address. Please wait about %(num)d minutes, "
+                "or reset your password.", minutes,
+            ))
             response = current_app.make_response(
                 (render_template("accounts/login.html", form=form, next_path=next_path), 429)
             )
@@ -116,9 +119,9 @@ def login() -> ResponseReturnValue:
             return response
         if result.outcome == "unconfirmed":
             unconfirmed = True
-            form.form_errors.append("Please confirm your email address first: use the link we sent you.")
+            form.form_errors.append(_("Please confirm your email address first: use the link we sent you."))
         else:
-            form.form_errors.append("Invalid email or password.")
+            form.form_errors.append(_("Invalid email or password."))
         status = 400
     elif form.is_submitted():
         status = 400
@@ -129,10 +132,10 @@ def login() -> ResponseReturnValue:
 def logout() -> ResponseReturnValue:
     form = PostForm()
     if not form.validate_on_submit():
-        return render_template("errors/error.html", code=400, title="Bad request",
-                               message="Please use the sign-out button."), 400
+        return render_template("errors/error.html", code=400, title=_("Bad request"),
+                               message=_("Please use the sign-out button.")), 400
     sessions.end_session(sessions.current_session())
-    flash("You are signed out.", "success")
+    flash(_("You are signed out."), "success")
     return redirect(url_for("main.home"))
 
 
@@ -159,7 +162,7 @@ def reset_password(token: str) -> ResponseReturnValue:
             form.password.errors = [str(error)]
         else:
             sessions.end_session(sessions.current_session())
-            flash("Your password is changed and every session was signed out. Please sign in.", "success")
+            flash(_("Your password is changed and every session was signed out. Please sign in."), "success")
             return redirect(url_for("accounts.login"))
     return render_template("accounts/reset_form.html", form=form), 400 if form.is_submitted() else 200
 
@@ -258,7 +261,7 @@ def change_password() -> ResponseReturnValue:
             if weak:
                 form.new_password.errors.append(weak)
         else:
-            flash("Your password is changed. Every other session was signed out.", "success")
+            flash(_("Your password is changed. Every other session was signed out."), "success")
             return redirect(url_for("accounts.security"))
     return _render_security(400, form)
 
@@ -284,7 +287,8 @@ def change_email() -> ResponseReturnValue:
                     service.normalise_email(form.new_email.data)) == current_user.email_key
                 (form.new_email if same else form.password).errors.append(str(error))
         else:
-            flash("We sent a confirmation link to the new address. Your address changes once you open it.", "success")
+            flash(_("We sent a confirmation link to the new address. Your address changes once you open it."),
+                  "success")
             return redirect(url_for("accounts.email_settings"))
     return _render_email(400, form)
 
@@ -295,7 +299,7 @@ def confirm_email_change(token: str) -> ResponseReturnValue:
         service.confirm_email_change(token)
     except AccountError as error:
         return render_template("accounts/link_problem.html", message=str(error)), 400
-    flash("Your email address is changed.", "success")
+    flash(_("Your email address is changed."), "success")
     return redirect(url_for("accounts.account" if current_user.is_authenticated else "accounts.login"))
 
 
@@ -314,20 +318,20 @@ def revoke_sessions() -> ResponseReturnValue:
     current = sessions.current_session()
     session_id = record_id(form.session_id.data)
     if not form.validate_on_submit() or not (session_id is not None or form.all_others.data == "1"):
-        flash("Choose a session to sign out.", "error")
+        flash(_("Choose a session to sign out."), "error")
         return redirect(url_for("accounts.list_sessions")), 303
     if form.all_others.data == "1":
         count = sessions.end_all_sessions(current_user, keep=current)
-        flash(f"Signed out {count} other session{'s' if count != 1 else ''}.", "success")
+        flash(ngettext("Signed out %(num)d other session.", "Signed out %(num)d other sessions.", count), "success")
         return redirect(url_for("accounts.list_sessions"))
     record = sessions.session_of(current_user, session_id) if session_id is not None else None
     if record is None:
-        flash("That session no longer exists.", "error")
+        flash(_("That session no longer exists."), "error")
         return redirect(url_for("accounts.list_sessions"))
     if current is not None and record.id == current.id:
         sessions.end_session(record)
-        flash("You are signed out.", "success")
+        flash(_("You are signed out."), "success")
         return redirect(url_for("main.home"))
     sessions.revoke(record.id)
-    flash("The session is signed out.", "success")
+    flash(_("The session is signed out."), "success")
     return redirect(url_for("accounts.list_sessions"))

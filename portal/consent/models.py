@@ -28,6 +28,8 @@ class ConsentSnapshot(Model):
     registry_json: Mapped[str] = mapped_column(Text)  # services, cookies, categories as shown
     policy_name: Mapped[str] = mapped_column(String(120))
     policy_text: Mapped[str] = mapped_column(Text)
+    # The same revision is shown in every language; each language's words are their own proof.
+    language: Mapped[str] = mapped_column(String(16), default="en", server_default="en")
 
 
 class ConsentRecord(Model):
@@ -51,6 +53,8 @@ class ConsentRecord(Model):
     snapshot_id: Mapped[int] = mapped_column(ForeignKey("consent_snapshots.id"), index=True)
     # Whether the decision came through the script or a plain form post (it shows what was seen).
     via: Mapped[str] = mapped_column(String(8), default="form")
+    # The language the person saw the banner and policy in (the snapshot holds those words).
+    language: Mapped[str] = mapped_column(String(16), default="en", server_default="en")
     user_id: Mapped[int | None] = mapped_column(
         ForeignKey("users.id", ondelete="SET NULL"), nullable=True, index=True
     )

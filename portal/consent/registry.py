@@ -17,25 +17,27 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, current_app
+from flask_babel import lazy_gettext as _l
 
 from portal import cookies
 from portal.config import ENV_PREFIX, ConfigError
 
 NECESSARY = "necessary"
 OPTIONAL_CATEGORIES = ("analytics", "chat")
-CATEGORIES: dict[str, tuple[str, str]] = {
+# Lazy translations: read in the page's language; the revision is computed from the English.
+CATEGORIES: dict[str, tuple[Any, Any]] = {
     NECESSARY: (
-        "Necessary",
-        "Keep you signed in, protect forms against forgery and remember your cookie choice. "
-        "The portal cannot work without them, so they cannot be switched off.",
+        _l("Necessary"),
+        _l("Keep you signed in, protect forms against forgery and remember your cookie choice. "
+           "The portal cannot work without them, so they cannot be switched off."),
     ),
     "analytics": (
-        "Analytics",
-        "Count visits and show us which pages are hard to use, so we can improve them.",
+        _l("Analytics"),
+        _l("Count visits and show us which pages are hard to use, so we can improve them."),
     ),
     "chat": (
-        "Chat",
-        "A live-chat window for talking to us; the chat provider stores its own cookies.",
+        _l("Chat"),
+        _l("A live-chat window for talking to us; the chat provider stores its own cookies."),
     ),
 }
 GA_ID = re.compile(r"^G-[A-Z0-9]{4,20}$")
@@ -48,8 +50,8 @@ SERVICE_KEYS = {"id", "category", "vendor", "name", "purpose", "cookies", "hosts
 @dataclass(frozen=True)
 class CookieSpec:
     name: str  # exact name, or a prefix ending in "*"
-    lifetime: str
-    purpose: str
+    lifetime: Any  # text, or a lazy translation
+    purpose: Any
 
     @property
     def is_pattern(self) -> bool:
@@ -64,7 +66,7 @@ class Service:
     id: str
     category: str
     vendor: str
-    purpose: str
+    purpose: Any  # text, or a lazy translation
     cookies: tuple[CookieSpec, ...]
     hosts: tuple[str, ...]
     # CSP directive -> sources added to the response once the category is granted.
@@ -90,8 +92,8 @@ class Service:
             "category": self.category,
             "vendor": self.vendor,
             "name": self.name,
-            "purpose": self.purpose,
-            "cookies": [[c.name, c.lifetime, c.purpose] for c in self.cookies],
+            "purpose": str(self.purpose),
+            "cookies": [[c.name, str(c.lifetime), str(c.purpose)] for c in self.cookies],
             "hosts": list(self.hosts),
         }
 
@@ -112,8 +114,8 @@ class Registry:
 
     def describe(self) -> dict[str, Any]:
         return {
-            "categories": {k: list(v) for k, v in CATEGORIES.items()},
-            "necessary": [[c.name, c.lifetime, c.purpose] for c in self.necessary],
+            "categories": {k: [str(part) for part in v] for k, v in CATEGORIES.items()},
+            "necessary": [[c.name, str(c.lifetime), str(c.purpose)] for c in self.necessary],
             "services": [s.describe() for s in self.services],
         }
 
@@ -133,7 +135,7 @@ def _google_services(config: Mapping[str, Any]) -> list[Service]:
     ga_id = config.get("GA_MEASUREMENT_ID")
     gtm_id = config.get("GTM_CONTAINER_ID")
     analytics_cookies = (
-        CookieSpec("_ga", "2 years", "Tells visitors apart for visit statistics (random id)."),
+        CookieSpec("_ga", _l("2 years"), _l("Tells visitors apart for visit statistics (random id).")),
     )
     if ga_id:
         if not isinstance(ga_id, str) or not GA_ID.match(ga_id):
@@ -144,11 +146,11 @@ def _google_services(config: Mapping[str, Any]) -> list[Service]:
                 category="analytics",
                 vendor="Google Ireland Ltd.",
                 name="Google Analytics 4",
-                purpose="Visit statistics: which pages are used and where people get stuck.",
+                purpose=_l("Visit statistics: which pages are used and where people get stuck."),
                 cookies=(
                     *analytics_cookies,
-                    CookieSpec(f"_ga_{ga_id[2:]}", "2 years", "Keeps the state of your current visit."),
-                    CookieSpec("_ga_*", "2 years", "Visit state of other Google Analytics properties."),
+                    CookieSpec(f"_ga_{ga_id[2:]}", _l("2 years"), _l("Keeps the state of your current visit.")),
+                    CookieSpec("_ga_*", _l("2 years"), _l("Visit state of other Google Analytics properties.")),
                 ),
                 hosts=GOOGLE_HOSTS,
                 csp=GOOGLE_CSP,
@@ -167,11 +169,11 @@ def _google_services(config: Mapping[str, Any]) -> list[Service]:
                 category="analytics",
                 vendor="Google Ireland Ltd.",
                 name="Google Tag Manager",
-                purpose="Loads the measurement tags configured in our tag container.",
+                purpose=_l("Loads the measurement tags configured in our tag container."),
                 cookies=(
                     *analytics_cookies,
-                    CookieSpec("_gid", "24 hours", "Tells visitors apart for one day."),
-                    CookieSpec("_gat*", "1 minute", "Limits how often statistics are sent."),
+                    CookieSpec("_gid", _l("24 hours"), _l("Tells visitors apart for one day.")),
+                    CookieSpec("_gat*", _l("1 minute"), _l("Limits how often statistics are sent.")),
                 ),
                 hosts=GOOGLE_HOSTS,
                 csp=GOOGLE_CSP,
@@ -206,8 +208,9 @@ def _smartchat(config: Mapping[str, Any]) -> list[Service]:
             id="smartchat",
             category="chat",
             vendor="SmartChat",
-            purpose="The live-chat window for questions to our support.",
-            cookies=(CookieSpec("smartchat*", "up to 1 year", "Keeps your chat conversation open across pages."),),
+            purpose=_l("The live-chat window for questions to our support."),
+            cookies=(CookieSpec("smartchat*", _l("up to 1 year"),
+                                _l("Keeps your chat conversation open across pages.")),),
             hosts=(host,),
             # A chat widget also styles itself, frames its window and talks over a websocket.
             csp=(

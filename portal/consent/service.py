@@ -13,6 +13,7 @@ from flask import current_app
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 
+from portal import i18n
 from portal.consent import registry, state, texts
 from portal.consent.models import ConsentRecord, ConsentSnapshot
 from portal.db import affected, utcnow, write_transaction
@@ -49,18 +50,20 @@ def services_off(action: str, granted: frozenset[str], switched_on: Iterable[str
 def current_snapshot() -> ConsentSnapshot:
     """The snapshot row of what is shown right now, created the first time it is needed."""
     reg = registry.registry()
+    # One revision, one snapshot per language: the words this person was shown are the proof.
+    language = i18n.current_language()
     banner_text = texts.banner(reg, current_app.config["SITE_NAME"]).as_text()
     registry_json = json.dumps(reg.describe(), sort_keys=True, ensure_ascii=False)
-    policy_name, policy_text = texts.policy_text()
+    policy_name, policy_text = texts.policy_text(language)
     digest = hashlib.sha256(
-        "\0".join((reg.revision, banner_text, registry_json, policy_name, policy_text)).encode()
+        "\0".join((reg.revision, language, banner_text, registry_json, policy_name, policy_text)).encode()
     ).hexdigest()
     found = db.session.scalar(select(ConsentSnapshot).where(ConsentSnapshot.digest == digest))
     if found is not None:
         return found
     snapshot = ConsentSnapshot(
         digest=digest, revision=reg.revision, banner_text=banner_text, registry_json=registry_json,
-        policy_name=policy_name, policy_text=policy_text,
+        policy_name=policy_name, policy_text=policy_text, language=language,
     )
     try:
         # A savepoint: a concurrent first decision may insert the same snapshot; keep theirs.
@@ -95,6 +98,7 @@ def record_decision(
                 consent_id=consent_id, decided_at=now, expires_at=decision.expires_at, action=action,
                 granted=",".join(sorted(granted)), refused=",".join(refused), revision=decision.revision,
                 snapshot=snapshot, via=via if via in ("form", "script") else "form", user_id=user_id,
+                language=snapshot.language,
             )
         )
     return decision
@@ -158,6 +162,7 @@ def export(user: Any) -> dict[str, Any]:
                 "refused": r.refused_list,
                 "revision": r.revision,
                 "via": r.via,
+                "language": r.language,
             }
             for r in records
         ]

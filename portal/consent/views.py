@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
@@ -57,7 +58,7 @@ def decide() -> ResponseReturnValue:
             "tags": render_template("consent/_tags.html", consent_tags=added).strip(),
         })
     else:
-        flash("Your cookie choice is saved. You can change it at any time under “Cookie settings”.", "success")
+        flash(_("Your cookie choice is saved. You can change it at any time under “Cookie settings”."), "success")
         response = redirect(next_path, 303)
     state.write_cookie(response, decision)
     refused_names = service.cookies_to_expire(refused, request.cookies.keys(), decision.off)

@@ -18,6 +18,7 @@ from flask import current_app, g, has_app_context, has_request_context, render_t
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
+from portal import i18n
 from portal.appctx import current_app_object
 from portal.db import utcnow
 from portal.extensions import db
@@ -28,15 +29,19 @@ WAKE_FLAG = "portal.mail.wake"
 DECOY_ADDRESS = "nobody@invalid.example"
 
 
-def render(to: str, subject: str, template: str, *, reply_to: str | None = None,
+def render(to: str, subject: Any, template: str, *, reply_to: str | None = None,
            headers: Mapping[str, str] | None = None, auto_submitted: bool = True,
-           **context: Any) -> compose.Composed:
+           language: str | None = None, **context: Any) -> compose.Composed:
+    """``subject`` may be a lazy translation: it is read, like both parts, in ``language`` (the
+    recipient's; None is the language of the request that causes the message)."""
     config = current_app.config
-    context.setdefault("site_name", config["SITE_NAME"])
-    context.setdefault("base_url", config["BASE_URL"])
-    context.setdefault("subject", subject)
-    text = render_template(f"email/{template}.txt", **context)
-    html = render_template(f"email/{template}.html", **context)
+    with i18n.language_of(language=language):
+        subject = str(subject)
+        context.setdefault("site_name", config["SITE_NAME"])
+        context.setdefault("base_url", config["BASE_URL"])
+        context.setdefault("subject", subject)
+        text = render_template(f"email/{template}.txt", **context)
+        html = render_template(f"email/{template}.html", **context)
     return compose.compose(
         sender=str(config["MAIL_DEFAULT_SENDER"]), to=to, subject=subject, text=text, html=html,
         reply_to=reply_to, headers=headers, message_id_domain=message_id_domain(),
@@ -49,11 +54,11 @@ def message_id_domain() -> str:
     return urlsplit(current_app.config["BASE_URL"]).hostname or "localhost"
 
 
-def enqueue(to: str, subject: str, template: str, *, kind: str, user_id: int | None = None,
+def enqueue(to: str, subject: Any, template: str, *, kind: str, user_id: int | None = None,
             reply_to: str | None = None, headers: Mapping[str, str] | None = None,
-            forget_address: bool = False, **context: Any) -> Delivery:
-    """Render and queue one message; the caller's commit makes it real."""
-    composed = render(to, subject, template, reply_to=reply_to, headers=headers, **context)
+            forget_address: bool = False, language: str | None = None, **context: Any) -> Delivery:
+    """Render and queue one message in ``language``; the caller's commit makes it real."""
+    composed = render(to, subject, template, reply_to=reply_to, headers=headers, language=language, **context)
     return _add(kind, PENDING, composed.envelope_to, composed.raw, composed, user_id, forget_address)
 
 
@@ -62,7 +67,7 @@ def enqueue_composed(composed: compose.Composed, *, kind: str, user_id: int | No
     return _add(kind, PENDING, composed.envelope_to, composed.raw, composed, user_id, False)
 
 
-def enqueue_decoy(subject: str, template: str, *, kind: str, **context: Any) -> Delivery:
+def enqueue_decoy(subject: Any, template: str, *, kind: str, **context: Any) -> Delivery:
     """The same work as ``enqueue`` — rendering, a row of the same size, a commit, a wake-up — for
     a request whose answer must not tell whether the address has an account. The row holds no
     address and random bytes instead of a message; the engine deletes it unsent."""

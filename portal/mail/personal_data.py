@@ -10,6 +10,7 @@ from sqlalchemy import delete, select, update
 
 from portal import personal_data
 from portal.extensions import db
+from portal.i18n import N_
 from portal.mail import feedback, status, suppression
 from portal.mail.feedback_models import Feedback, Suppression, address_hash
 from portal.mail.models import Delivery
@@ -80,6 +81,7 @@ def erase(user: Any) -> None:
 
 def register(app: Flask) -> None:
     personal_data.register(app, "mail", (Delivery, Suppression, Feedback), export, erase, order=90)
-    personal_data.register_retention(app, "delivered and failed emails", status.purge_old, "MAIL_LOG_RETENTION_DAYS")
-    personal_data.register_retention(app, "bounce, complaint and delivery reports", feedback.purge_old,
+    personal_data.register_retention(app, N_("delivered and failed emails"), status.purge_old,
+                                     "MAIL_LOG_RETENTION_DAYS")
+    personal_data.register_retention(app, N_("bounce, complaint and delivery reports"), feedback.purge_old,
                                      "MAIL_FEEDBACK_RETENTION_DAYS")

@@ -31,18 +31,51 @@ def _issue(issue_id: int) -> Issue:
         raise click.ClickException(str(error)) from None
 
 
-@cli.cli.command("create")
-@click.option("--subject", required=True, help="The subject line.")
-@click.option("--body-file", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="The body, in Markdown.")
-def create(subject: str, body_file: Path) -> None:
-    """Create an issue; prints its id alone on the last line."""
+def _by_language(values: tuple[str, ...], what: str) -> dict[str | None, str]:
+    """``TEXT`` is the default language's, ``LANG=TEXT`` another offered language's."""
+    offered = current_app_object().config["LANGUAGES"]
+    found: dict[str | None, str] = {}
+    for value in values:
+        prefix, sep, rest = value.partition("=")
+        language = prefix if sep and prefix in offered else None
+        text = rest if language is not None else value
+        if language in found:
+            raise click.ClickException(f"{what} given twice for {language or 'the default language'}.")
+        found[language] = text
+    if None not in found:
+        raise click.ClickException(f"{what}: the default language's is required (without a LANG= prefix).")
+    return found
+
+
+def _read_body(path_text: str) -> str:
+    path = Path(path_text)
     try:
-        body = body_file.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
-        raise click.ClickException(f"Cannot read {body_file}: {error}") from None
+        raise click.ClickException(f"Cannot read {path}: {error}") from None
+
+
+@cli.cli.command("create")
+@click.option("--subject", "subjects", required=True, multiple=True,
+              help="The subject line; LANG=TEXT gives it in another language of LANGUAGES (repeatable).")
+@click.option("--body-file", "body_files", required=True, multiple=True,
+              help="The body, in Markdown; LANG=FILE gives it in another language (repeatable).")
+def create(subjects: tuple[str, ...], body_files: tuple[str, ...]) -> None:
+    """Create an issue; prints its id alone on the last line.
+
+    Each subscriber gets the issue in their language, or in DEFAULT_LANGUAGE where it has none:
+    --subject "News" --body-file news.md --subject cs=Novinky --body-file cs=novinky.md
+    """
+    subject_of, file_of = _by_language(subjects, "--subject"), _by_language(body_files, "--body-file")
+    bodies = {language: _read_body(path) for language, path in file_of.items()}
+    default_subject, body = subject_of.pop(None), bodies.pop(None)
+    translations = {language: (subject_of.get(language, default_subject), text)
+                    for language, text in bodies.items() if language is not None}
+    unmatched = set(subject_of) - set(translations)
+    if unmatched:
+        raise click.ClickException(f"--subject for {', '.join(sorted(map(str, unmatched)))} has no --body-file.")
     try:
-        issue = issues.create_issue(subject, body)
+        issue = issues.create_issue(default_subject, body, translations)
     except issues.IssueError as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"Created newsletter issue {issue.id!s}: {issue.subject}")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField
 
 
 class PreferencesForm(FlaskForm):
-    subscribed = BooleanField("Send me the newsletter (at most once a month, in rare cases twice)")
+    subscribed = BooleanField(_l("Send me the newsletter (at most once a month, in rare cases twice)"))

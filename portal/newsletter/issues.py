@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -14,6 +15,7 @@ from portal.db import utcnow, write_transaction
 from portal.extensions import db
 from portal.mail.models import PRIORITY_BULK
 from portal.mail.outbox import WAKE_FLAG
+from portal.newsletter import languages
 from portal.newsletter.models import PENDING, Delivery, Issue, Subscription
 
 KIND = "newsletter"  # the mail kind of a copy (portal.newsletter.copies)
@@ -45,7 +47,7 @@ def next_month_start(moment: datetime) -> datetime:
     return datetime(year, month, 1, tzinfo=_zone())
 
 
-def create_issue(subject: str, body_markdown: str) -> Issue:
+def _checked(subject: str, body_markdown: str) -> tuple[str, str]:
     subject = (subject or "").strip()
     if not subject or len(subject) > MAX_SUBJECT or "\n" in subject or "\r" in subject:
         raise IssueError(f"The subject must be one line of 1 to {MAX_SUBJECT} characters.")
@@ -53,8 +55,22 @@ def create_issue(subject: str, body_markdown: str) -> Issue:
         raise IssueError("The body is empty.")
     if len(body_markdown) > MAX_BODY:
         raise IssueError(f"The body is longer than {MAX_BODY} characters.")
+    return subject, body_markdown
+
+
+def create_issue(subject: str, body_markdown: str,
+                 translations: Mapping[str, tuple[str, str]] | None = None) -> Issue:
+    """An issue in the default language, plus ``translations``: language -> (subject, body)."""
+    subject, body_markdown = _checked(subject, body_markdown)
+    texts = {language: _checked(*text) for language, text in (translations or {}).items()}
+    unknown = languages.unknown_languages(texts)
+    if unknown:
+        raise IssueError(f"{', '.join(unknown)}: not one of the other languages in LANGUAGES "
+                         f"({', '.join(current_app.config['LANGUAGES'])}).")
     issue = Issue(subject=subject, body_markdown=body_markdown)
     db.session.add(issue)
+    db.session.flush()
+    languages.add_texts(issue, texts)
     db.session.commit()
     return issue
 

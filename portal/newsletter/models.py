@@ -27,6 +27,7 @@ __all__ = [
     "UNCERTAIN",
     "Delivery",
     "Issue",
+    "IssueText",
     "Subscription",
     "SubscriptionEvent",
 ]
@@ -92,3 +93,16 @@ class Issue(Model):
     schedule_error: Mapped[str | None] = mapped_column(String(500), nullable=True)  # why it did not start
     # Paused by staff: its waiting copies are held out of the queue until resumed.
     paused_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class IssueText(Model):
+    """An issue's subject and body in one more language; ``Issue`` holds the default language's."""
+
+    __tablename__ = "newsletter_issue_texts"
+    __table_args__ = (UniqueConstraint("issue_id", "language", name="uq_newsletter_issue_texts_issue_language"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    issue_id: Mapped[int] = mapped_column(ForeignKey("newsletter_issues.id", ondelete="CASCADE"))
+    language: Mapped[str] = mapped_column(String(16))
+    subject: Mapped[str] = mapped_column(String(200))
+    body_markdown: Mapped[str] = mapped_column(Text)

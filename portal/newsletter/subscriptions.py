@@ -6,6 +6,7 @@ import hashlib
 import hmac
 from typing import Any
 
+from flask_babel import gettext as _
 from sqlalchemy import select
 
 from portal.accounts.models import User
@@ -97,18 +98,18 @@ def user_for_token(token: str) -> User:
     try:
         payload = read_token(UNSUBSCRIBE_PURPOSE, token, max_age=None)
     except TokenError:
-        raise SubscriptionError(
+        raise SubscriptionError(_(
             "This unsubscribe link is not valid. It may have been cut off or changed; "
             "copy the whole link from the email, or sign in and change your choice on the newsletter page."
-        ) from None
+        )) from None
     user = None
     if isinstance(payload, dict) and isinstance(payload.get("uid"), int):
         user = db.session.get(User, payload["uid"])
     if user is None or payload.get("e") != _fingerprint(user.email_key):
-        raise SubscriptionError(
+        raise SubscriptionError(_(
             "This unsubscribe link no longer applies: the account's address has changed or the account "
             "was deleted. Sign in to change your choice on the newsletter page."
-        )
+        ))
     return user
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from markupsafe import Markup
 
+from portal import i18n
 from portal.extensions import csrf
 from portal.inputs import record_id
-from portal.newsletter import issues, subscriptions
+from portal.newsletter import issues, languages, subscriptions
 from portal.newsletter.forms import PreferencesForm
 from portal.newsletter.render import markdown_to_html
 from portal.newsletter.subscriptions import SubscriptionError
@@ -24,7 +26,7 @@ def preferences() -> ResponseReturnValue:
     if form.validate_on_submit():
         wanted = bool(form.subscribed.data)
         subscriptions.change(current_user, wanted, "preferences")
-        flash("You are subscribed to the newsletter." if wanted else "You are unsubscribed from the newsletter.",
+        flash(_("You are subscribed to the newsletter.") if wanted else _("You are unsubscribed from the newsletter."),
               "success")
         return redirect(url_for("newsletter.preferences"))
     if form.is_submitted():
@@ -59,7 +61,9 @@ def unsubscribe(token: str) -> ResponseReturnValue:
 
 @bp.get("/archive")
 def archive() -> ResponseReturnValue:
-    return render_template("newsletter/archive.html", issues=issues.archive())
+    language = i18n.current_language()
+    listed = [(issue, languages.text_for(issue, language)[0]) for issue in issues.archive()]
+    return render_template("newsletter/archive.html", issues=listed)
 
 
 @bp.get("/archive/<issue_id>")
@@ -70,5 +74,6 @@ def archived(issue_id: str) -> ResponseReturnValue:
     issue = issues.archived_issue(number) if number is not None else None
     if issue is None:
         abort(404)
-    body = Markup(markdown_to_html(issue.body_markdown))  # noqa: S704 - sanitised by nh3
-    return render_template("newsletter/archived.html", issue=issue, body=body)
+    subject, markdown = languages.text_for(issue, i18n.current_language())
+    body = Markup(markdown_to_html(markdown))  # noqa: S704 - sanitised by nh3
+    return render_template("newsletter/archived.html", issue=issue, subject=subject, body=body)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from flask import Flask
+from flask_babel import lazy_gettext as _l
 
 from portal import ratelimit, templating
 from portal.config import ENV_PREFIX, ConfigError, is_rate_limit
+from portal.i18n import N_
 
 
 def init_app(app: Flask) -> None:
@@ -21,13 +23,13 @@ def init_app(app: Flask) -> None:
     # Password guesses on export and erasure count like sign-in attempts; inquiries have their own budget.
     for endpoint in ("privacy_account.export", "privacy_account.delete"):
         ratelimit.limit(
-            app, endpoint, "LOGIN_RATE_LIMIT", "There have been too many password checks from your network."
+            app, endpoint, "LOGIN_RATE_LIMIT", _l("There have been too many password checks from your network.")
         )
     ratelimit.limit(app, "privacy.contact", "INQUIRY_RATE_LIMIT",
-                    "Too many messages were sent from your network in a short time.")
+                    _l("Too many messages were sent from your network in a short time."))
     personal_data.register(app, "inquiries", (models.Inquiry,), inquiries.export, inquiries.erase, order=500)
     personal_data.register_retention(
-        app, "answered data-protection inquiries", inquiries.purge_answered, "INQUIRY_RETENTION_DAYS"
+        app, N_("answered data-protection inquiries"), inquiries.purge_answered, "INQUIRY_RETENTION_DAYS"
     )
     mail.register_kinds(app, {"privacy.dpo": "inquiry to the DPO", "privacy.ack": "inquiry acknowledgement"})
 

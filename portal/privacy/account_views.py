@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
+from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from portal.accounts import sessions
@@ -55,6 +56,6 @@ def delete() -> ResponseReturnValue:
             form.password.errors = [str(error)]
         else:
             sessions.end_session(None)  # the row went with the account; this clears the cookies
-            flash("Your account and its personal data have been deleted. A confirmation is on its way.", "success")
+            flash(_("Your account and its personal data have been deleted. A confirmation is on its way."), "success")
             return redirect(url_for("main.home"), 303)
     return render_template("privacy/delete.html", form=form), 400

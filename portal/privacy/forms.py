@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
@@ -9,28 +10,33 @@ from wtforms.validators import DataRequired, Length
 from portal.privacy.inquiries import MAX_MESSAGE_LENGTH
 from portal.privacy.models import TOPICS
 
-TOO_LONG = f"Please keep the message under {MAX_MESSAGE_LENGTH} characters."
-SECRET = [DataRequired("Please enter your password."), Length(max=4096, message="That password is too long.")]
+TOO_LONG = _l("Please keep the message under %(num)d characters.", num=MAX_MESSAGE_LENGTH)
+SECRET = [DataRequired(_l("Please enter your password.")), Length(max=4096, message=_l("That password is too long."))]
+
+
+def _topic_choices() -> dict[str, str]:
+    # Read when the form is built, so the labels are in the page's language.
+    return {"": str(_l("Choose a topic…")), **{value: str(label) for value, label in TOPICS.items()}}
 
 
 class InquiryForm(FlaskForm):
     email = StringField(
-        "Your email address",
+        _l("Your email address"),
         validators=[
-            DataRequired("Please enter your email address."),
-            Length(max=320, message="That address is too long."),
+            DataRequired(_l("Please enter your email address.")),
+            Length(max=320, message=_l("That address is too long.")),
         ],
     )
     topic = SelectField(
-        "Topic",
-        choices={"": "Choose a topic…", **TOPICS},
-        validators=[DataRequired("Please choose a topic from the list.")],
+        _l("Topic"),
+        choices=_topic_choices,
+        validators=[DataRequired(_l("Please choose a topic from the list."))],
         validate_choice=True,
     )
     message = TextAreaField(
-        "Your message",
+        _l("Your message"),
         validators=[
-            DataRequired("Please write your message."),
+            DataRequired(_l("Please write your message.")),
             # Browsers send line breaks as CRLF but count them as one character; the service
             # normalises them and enforces the real limit, this only stops abuse early.
             Length(max=2 * MAX_MESSAGE_LENGTH, message=TOO_LONG),
@@ -39,7 +45,7 @@ class InquiryForm(FlaskForm):
 
 
 class PasswordForm(FlaskForm):
-    password = PasswordField("Your password", validators=SECRET)
+    password = PasswordField(_l("Your password"), validators=SECRET)
 
 
 class PostForm(FlaskForm):

@@ -13,9 +13,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, func, or_, select
 
-from portal import mail
+from portal import i18n, mail
 from portal.addresses import AddressError, email_key, normalise_email
 from portal.db import affected, utcnow, write_transaction
 from portal.extensions import db
@@ -53,12 +55,12 @@ def new_reference() -> str:
 
 def clean_message(raw: Any) -> str:
     if not isinstance(raw, str) or not raw.strip():
-        raise InquiryError("Please write your message.")
+        raise InquiryError(_("Please write your message."))
     text = raw.replace("\r\n", "\n").strip()
     if "\x00" in text:
-        raise InquiryError("The message contains characters we cannot store.")
+        raise InquiryError(_("The message contains characters we cannot store."))
     if len(text) > MAX_MESSAGE_LENGTH:
-        raise InquiryError(f"Please keep the message under {MAX_MESSAGE_LENGTH} characters.")
+        raise InquiryError(_("Please keep the message under %(num)d characters.", num=MAX_MESSAGE_LENGTH))
     return text
 
 
@@ -69,7 +71,7 @@ def submit(raw_email: str, topic: str, raw_message: str, user: Any = None) -> In
     except AddressError as error:
         raise InquiryError(str(error)) from None
     if topic not in TOPICS:
-        raise InquiryError("Please choose a topic from the list.")
+        raise InquiryError(_("Please choose a topic from the list."))
     text = clean_message(raw_message)
     now = utcnow()
     # SQLite: concurrent submissions queue instead of failing with "database is locked"
@@ -98,14 +100,20 @@ def _notify_dpo(inquiry: Inquiry) -> bool:
     if not dpo:
         log.warning("Inquiry %s stored but DPO_EMAIL is not set: nobody was notified", inquiry.reference)
         return False
+    # The desk's language is the portal's default, whatever the sender's.
+    with i18n.language_of(language=current_app.config["DEFAULT_LANGUAGE"]):
+        due = _date(inquiry.due_at)
+        subject = _("[%(reference)s] Data-protection inquiry: %(topic)s (due %(due)s)", reference=inquiry.reference,
+                    topic=inquiry.topic_label, due=due)
     mail.enqueue(
         str(dpo),
-        f"[{inquiry.reference}] Data-protection inquiry: {inquiry.topic_label} (due {_date(inquiry.due_at)})",
+        subject,
         "inquiry_received",
         kind="privacy.dpo",
+        language=current_app.config["DEFAULT_LANGUAGE"],
         reply_to=inquiry.email or None,
         inquiry=inquiry,
-        due=_date(inquiry.due_at),
+        due=due,
         admin_url=external_url("staff_desk.case", reference=inquiry.reference),
     )
     return True
@@ -115,7 +123,7 @@ def _acknowledge(inquiry: Inquiry) -> None:
     # The sender's own text is not echoed back: the form must not relay content to third parties.
     mail.enqueue(
         inquiry.email or "",
-        f"We received your data-protection inquiry {inquiry.reference}",
+        _l("We received your data-protection inquiry %(reference)s", reference=inquiry.reference),
         "inquiry_ack",
         kind="privacy.ack",
         user_id=inquiry.user_id,
@@ -126,8 +134,7 @@ def _acknowledge(inquiry: Inquiry) -> None:
 
 
 def _date(value: datetime) -> str:
-    local = value.astimezone(ZoneInfo(current_app.config["TIMEZONE"]))
-    return local.strftime("%Y-%m-%d")
+    return i18n.localtime(value, "date")
 
 
 def open_inquiries() -> list[Inquiry]:
@@ -152,9 +159,9 @@ def mark_answered(reference: str) -> Inquiry:
     with write_transaction():
         inquiry = find(reference)
         if inquiry is None:
-            raise InquiryError(f"No inquiry with reference {reference!r}.")
+            raise InquiryError(_("No inquiry with reference %(reference)s.", reference=repr(reference)))
         if inquiry.status == "answered":
-            raise InquiryError(f"Inquiry {inquiry.reference} is already answered.")
+            raise InquiryError(_("Inquiry %(reference)s is already answered.", reference=inquiry.reference))
         inquiry.status = "answered"
         inquiry.answered_at = utcnow()
         if inquiry.redact_on_close:

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import Boolean, ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from portal.db import UTCDateTime, utcnow
 from portal.extensions import Model
 
-TOPICS: dict[str, str] = {
-    "access": "Access to my data",
-    "erasure": "Erasure of my data",
-    "rectification": "Correction of my data",
-    "objection": "Objection to processing",
-    "breach": "Report a data breach or violation",
-    "other": "Something else",
+TOPICS: dict[str, Any] = {
+    "access": _l("Access to my data"),
+    "erasure": _l("Erasure of my data"),
+    "rectification": _l("Correction of my data"),
+    "objection": _l("Objection to processing"),
+    "breach": _l("Report a data breach or violation"),
+    "other": _l("Something else"),
 }
 
 
@@ -48,7 +50,7 @@ class Inquiry(Model):
 
     @property
     def topic_label(self) -> str:
-        return TOPICS.get(self.topic, self.topic)
+        return str(TOPICS.get(self.topic, self.topic))
 
     @property
     def is_open(self) -> bool:

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import current_app
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 
 from portal import mail, personal_data
 from portal.accounts import signals, throttle
@@ -54,7 +56,7 @@ def export_filename() -> str:
 def check_password(user: Any, password: str, ip: str) -> None:
     # The accounts throttle is the one gate for password checks (429 once it refuses).
     if not isinstance(password, str) or not throttle.password_ok(user, password, ip):
-        raise RightsError("Your password is not correct.")
+        raise RightsError(_("Your password is not correct."))
 
 
 def erase_user(user: Any, before_commit: Callable[[], object] | None = None) -> None:
@@ -77,15 +79,16 @@ def erase_account(user: Any, password: str, ip: str) -> str:
 def erase_and_confirm(user: Any, before_commit: Callable[[], object] | None = None) -> str:
     """Erase and confirm by email to the old address (self-service and the staff console, whose
     audit entry goes in ``before_commit``, the erasure's own transaction)."""
-    address = user.email
+    address, language = user.email, user.language
 
     def farewell() -> None:
         # Queued in the erasure's own transaction; the address goes once the message is delivered.
         mail.enqueue(
             address,
-            f"Your {current_app.config['SITE_NAME']} account has been deleted",
+            _l("Your %(site)s account has been deleted", site=current_app.config["SITE_NAME"]),
             "account_deleted",
             kind="account.deleted",
+            language=language,
             forget_address=True,
             signup_url=external_url("accounts.signup"),
             contact_url=external_url("privacy.contact"),
