@@ -37,8 +37,13 @@ LOGIN = Cookie("portal_sid", "__Host-sid",
 # Flask's own signed session cookie: it carries only the CSRF token and one-off messages.
 FORMS = Cookie("session", "__Host-session", "Protects forms against cross-site forgery and carries one-off messages.")
 CONSENT = Cookie("portal_consent", "__Host-consent", "Remembers your cookie choice, so we do not ask on every page.")
+# Set at sign-in (portal.mfa.browsers): a random id, so a sign-in from a browser the account has
+# never used can be told to its owner. No location look-up, no fingerprinting.
+DEVICE = Cookie("portal_device", "__Host-device",
+                "Recognises this browser at sign-in, so we can warn you of sign-ins from browsers you have not used.")
+DEVICE_MAX_AGE = 400 * 86400  # the longest lifetime browsers allow (RFC 6265bis)
 
-ALL = (LOGIN, FORMS, CONSENT)
+ALL = (LOGIN, FORMS, CONSENT, DEVICE)
 
 
 def expire_foreign(response: Response, targets: list[tuple[str, str | None]]) -> None:
@@ -65,4 +70,5 @@ def lifetimes(config: Mapping[str, Any]) -> dict[Cookie, str]:
         LOGIN: f"{hours} hours at most (ends at logout)",
         FORMS: "until you close the browser",
         CONSENT: f"{config.get('CONSENT_MAX_AGE_DAYS', 182)} days",
+        DEVICE: f"{DEVICE_MAX_AGE // 86400} days",
     }

@@ -7,6 +7,7 @@ from flask.typing import ResponseReturnValue
 from flask_login import current_user
 
 from portal.db import utcnow
+from portal.mfa.staff import second_factor_gate
 from portal.privacy import inquiries, policy
 from portal.privacy.forms import InquiryForm, PostForm
 from portal.privacy.inquiries import InquiryError
@@ -46,6 +47,10 @@ def _require_admin() -> None:
     # 404, not 403: the desk's existence is nobody else's business.
     if not (current_user.is_authenticated and getattr(current_user, "is_admin", False)):
         abort(404)
+    # The same second-factor gate as every page under /staff (portal.mfa.staff).
+    answer = second_factor_gate(current_user)
+    if answer is not None:
+        abort(answer)
 
 
 @bp.get("/privacy/inquiries")
