@@ -215,7 +215,7 @@ def your_data() -> ResponseReturnValue:
 
 @bp.post("/account/password")
 @login_required
-@fresh_auth_required(password_field="current_password")
+@fresh_auth_required(own_check="current_password")
 def change_password() -> ResponseReturnValue:
     form = ChangePasswordForm()
     if form.validate_on_submit():
@@ -238,7 +238,7 @@ def change_password() -> ResponseReturnValue:
 
 @bp.post("/account/email")
 @login_required
-@fresh_auth_required(password_field="password", back="accounts.email_settings")
+@fresh_auth_required(own_check="password", back="accounts.email_settings")
 def change_email() -> ResponseReturnValue:
     form = ChangeEmailForm()
     if form.validate_on_submit():

@@ -35,8 +35,8 @@ def overview(user: Any) -> dict[str, Any]:
 
 
 def init_app(app: Flask) -> None:
-    from portal import mail
-    from portal.mfa import account_views, browsers, models, notices, personal_data, views  # noqa: F401
+    from portal import mail, templating
+    from portal.mfa import account_views, audit, browsers, models, notices, personal_data, views  # noqa: F401
     from portal.mfa.cli import cli
     from portal.mfa.staff import second_factor_gate
     from portal.staff import access
@@ -46,9 +46,11 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(cli)
     for endpoint, (rate, message) in LIMITS.items():
         ratelimit.limit(app, endpoint, rate, message)
-    for name, label in notices.KINDS.items():
-        mail.register_kind(mail.Kind(name, label))
-    personal_data.register()
+    mail.register_kinds(app, notices.KINDS)
+    personal_data.register(app)
+    audit.init_app(app)
     access.add_gate(app, second_factor_gate)
     browsers.init_app(app)
     app.add_template_global(overview, "mfa_overview")
+    templating.register_fragment(app, "account.security", "mfa/_security.html")
+    templating.register_fragment(app, "login.after", "mfa/_login_passkey.html")

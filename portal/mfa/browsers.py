@@ -15,9 +15,10 @@ from flask import Flask, Response, current_app, g, request
 from sqlalchemy import func, select
 
 from portal import cookies
+from portal.accounts import sessions
 from portal.accounts.devices import describe
 from portal.accounts.models import User
-from portal.accounts.requestinfo import stored_ip, stored_user_agent
+from portal.accounts.requestinfo import Client, this_client
 from portal.db import utcnow, write_transaction
 from portal.extensions import db
 from portal.mfa import notices
@@ -36,7 +37,7 @@ def _cookie_value() -> str | None:
     return raw if raw and 20 <= len(raw) <= 100 and raw.isascii() else None
 
 
-def note_sign_in(user_id: int, raw: str) -> bool:
+def note_sign_in(user_id: int, raw: str, client: Client) -> bool:
     """Remember this browser for the account; True when it was new (and a notice was queued)."""
     device_hash = _hash(raw)
     with write_transaction():
@@ -49,24 +50,26 @@ def note_sign_in(user_id: int, raw: str) -> bool:
             known.last_seen_at = utcnow()
             return False
         first = not db.session.scalar(select(func.count()).where(KnownBrowser.user_id == user_id))
-        browser = describe(stored_user_agent())
+        browser = describe(client.user_agent)
         db.session.add(KnownBrowser(user_id=user_id, device_hash=device_hash, description=browser[:128]))
         if not first:
-            notices.new_browser(user.email, user_id, browser, stored_ip())
+            notices.new_browser(user.email, user_id, browser, client.ip)
     return not first
 
 
 def _after_request(response: Response) -> Response:
     # Runs before accounts' own after_request (Flask calls them in reverse): the login cookie of
     # a session started in this request is still waiting in g.
-    if g.get("login_cookie") is None or g.get("login_session") is None:
+    started = g.get("login_cookie")
+    record = sessions.find_live_session(started) if isinstance(started, str) else None
+    if record is None:
         return response
     raw = _cookie_value()
     fresh = raw is None
     if fresh:
         raw = secrets.token_urlsafe(32)
     try:
-        note_sign_in(g.login_session.user_id, raw or "")
+        note_sign_in(record.user_id, raw or "", this_client())
     except Exception:  # the sign-in itself succeeded; a notice must never turn it into an error
         db.session.rollback()
         log.exception("could not record the browser of a sign-in")

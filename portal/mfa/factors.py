@@ -14,7 +14,6 @@ from sqlalchemy import exists, func, or_, select
 
 from portal.accounts import throttle
 from portal.accounts.models import User
-from portal.accounts.requestinfo import stored_ip
 from portal.extensions import db
 from portal.mfa import notices, passkeys, recovery, totp
 from portal.mfa.models import Authenticator, Passkey
@@ -55,10 +54,10 @@ class Check:
 WRONG = "That code is not correct, or it was already used. Please try again."
 
 
-def check(user: User, code: str | None, credential: str | None, purpose: str, now: float | None = None) -> Check:
+def check(user: User, code: str | None, credential: str | None, purpose: str, ip: str,
+          now: float | None = None) -> Check:
     """A code (authenticator app or recovery) or a passkey answer for ``user``; ``purpose`` names
     the challenge the passkey answered (``verify`` at sign-in, ``confirm`` for re-authentication)."""
-    ip = stored_ip()
     key = throttle.attempt_key(user.email)
     delay = throttle.delay_for(key, user, ip)
     if delay:

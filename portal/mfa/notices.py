@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import current_app
 from flask_babel import gettext as _
 
@@ -23,7 +25,7 @@ def _site() -> str:
     return str(current_app.config["SITE_NAME"])
 
 
-def _send(address: str, user_id: int, subject: str, template: str, kind: str, **context: object) -> None:
+def _send(address: str, user_id: int, subject: str, template: str, kind: str, **context: Any) -> None:
     mail.enqueue(address, subject, template, kind=kind, user_id=user_id,
                  security_url=external_url("accounts.security"), reset_url=external_url("accounts.reset_request"),
                  **context)

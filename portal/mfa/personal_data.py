@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flask import Flask
 from sqlalchemy import delete, select
 
 from portal import personal_data
@@ -45,11 +46,11 @@ def export(user: Any) -> dict[str, Any]:
 def erase(user: Any) -> None:
     user_id = user.id
     for model in (Passkey, Authenticator, RecoveryCode, PendingStep, Challenge, KnownBrowser):
-        db.session.execute(delete(model).where(model.user_id == user_id))  # type: ignore[attr-defined]
+        db.session.execute(delete(model).where(model.user_id == user_id))
 
 
-def register() -> None:
-    personal_data.register("second factors", (Passkey, Authenticator, RecoveryCode, PendingStep, Challenge,
+def register(app: Flask) -> None:
+    personal_data.register(app, "second factors", (Passkey, Authenticator, RecoveryCode, PendingStep, Challenge,
                                               KnownBrowser), export, erase, order=900)
-    personal_data.register_retention("expired sign-in steps and passkey challenges", binding.purge_expired,
+    personal_data.register_retention(app, "expired sign-in steps and passkey challenges", binding.purge_expired,
                                      "MFA_PENDING_SECONDS")

@@ -5,7 +5,7 @@ A session is *fresh* when a password, code or passkey was checked in it within R
 ``/account/confirm?next=…``, which accepts any of the three and stamps it again.
 
 Forms that carry their own password field (change password, change address, export, erasure)
-name it with ``password_field``: a request with that field goes through, because the view checks
+name it with ``own_check``: a request with that field goes through, because the view checks
 that password itself, through the accounts throttle; it is the re-authentication.
 """
 
@@ -37,7 +37,7 @@ def confirm_url(next_path: str) -> str:
     return url_for("mfa.confirm", next=next_path)
 
 
-def fresh_auth_required(password_field: str | None = None, back: str = "accounts.security") -> Callable[[F], F]:
+def fresh_auth_required(own_check: str | None = None, back: str = "accounts.security") -> Callable[[F], F]:
     """Run the view only in a fresh session (or with its own password field, see above).
 
     ``back`` is the page a stale POST returns to after the confirmation: a form post cannot be
@@ -48,7 +48,7 @@ def fresh_auth_required(password_field: str | None = None, back: str = "accounts
         def wrapped(*args: Any, **kwargs: Any) -> ResponseReturnValue:
             if is_fresh():
                 return view(*args, **kwargs)
-            if password_field is not None and (request.method == "GET" or password_field in request.form):
+            if own_check is not None and (request.method == "GET" or own_check in request.form):
                 return view(*args, **kwargs)
             target = request.full_path.rstrip("?") if request.method == "GET" else url_for(back)
             return redirect(confirm_url(target), 303)

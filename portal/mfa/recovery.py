@@ -77,7 +77,8 @@ def use(user_id: int, code: str, also: Callable[[], object] | None = None) -> bo
         if found is None:
             return False
         spent = affected(db.session.execute(
-            update(RecoveryCode).where(RecoveryCode.id == found, RecoveryCode.used_at.is_(None)).values(used_at=utcnow())
+            update(RecoveryCode).where(RecoveryCode.id == found, RecoveryCode.used_at.is_(None))
+            .values(used_at=utcnow())
         )) == 1
         if spent and also is not None:
             also()

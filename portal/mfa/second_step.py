@@ -15,14 +15,14 @@ from sqlalchemy import func, select, update
 
 from portal.accounts import sessions
 from portal.accounts.models import LoginAttempt, User
-from portal.accounts.requestinfo import stored_ip
+from portal.accounts.requestinfo import Client
 from portal.accounts.throttle import attempt_key
 from portal.db import write_transaction
 from portal.extensions import db
 from portal.mfa import binding, factors
 from portal.mfa.models import PendingStep
 
-PASSWORD_ONLY = "password-ok"  # a LoginAttempt outcome: the password was right, the sign-in not done
+FIRST_STEP_OUTCOME = "password-ok"  # a LoginAttempt outcome: the password was right, the sign-in not done
 
 
 def needs_second_step(user: Any) -> bool:
@@ -41,7 +41,7 @@ def begin_second_step(user: User, next_path: str) -> ResponseReturnValue:
             LoginAttempt.user_id == user_id, LoginAttempt.outcome == "success"))
         if latest is not None:
             db.session.execute(update(LoginAttempt).where(LoginAttempt.id == latest).values(
-                success=False, outcome=PASSWORD_ONLY))
+                success=False, outcome=FIRST_STEP_OUTCOME))
     binding.start_pending(user_id, next_path)
     return redirect(url_for("mfa.verify"), 303)
 
@@ -54,18 +54,18 @@ def pending_user() -> tuple[PendingStep, User] | None:
     return (step, user) if user is not None else None
 
 
-def finish(step: PendingStep, user: User) -> str | None:
+def finish(step: PendingStep, user: User, client: Client) -> str | None:
     """End the pending step and sign in; returns where to go, or None when the step was already used."""
     next_path = step.next_path
     if not binding.end_pending(step):
         return None
-    record_success(user)
-    sessions.start_session(user)
+    record_success(user, client.ip)
+    sessions.issue_cookie(sessions.start_session(user, client))
     return next_path or url_for("accounts.account")
 
 
-def record_success(user: User) -> None:
+def record_success(user: User, ip: str) -> None:
     """The sign-in's successful attempt (the throttle's "known network" and the sign-in history)."""
     user_id, key = user.id, attempt_key(user.email)
     with write_transaction():
-        db.session.add(LoginAttempt(ip=stored_ip(), email_key=key, user_id=user_id, success=True, outcome="success"))
+        db.session.add(LoginAttempt(ip=ip, email_key=key, user_id=user_id, success=True, outcome="success"))

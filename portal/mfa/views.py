@@ -9,6 +9,7 @@ from flask_login import current_user, login_required
 
 from portal.accounts import sessions, throttle
 from portal.accounts.models import User
+from portal.accounts.requestinfo import this_client
 from portal.extensions import db
 from portal.mfa import factors, passkeys, reauth, second_step, totp
 from portal.mfa.forms import CodeForm, ConfirmForm, PasskeyLoginForm
@@ -42,9 +43,10 @@ def verify() -> ResponseReturnValue:
     form = CodeForm()
     status = 200
     if form.validate_on_submit():
-        result = factors.check(user, form.code.data, form.credential.data, "verify")
+        client = this_client()
+        result = factors.check(user, form.code.data, form.credential.data, "verify", client.ip)
         if result.ok:
-            target = second_step.finish(step, user)
+            target = second_step.finish(step, user, client)
             if target is None:
                 flash(_("That sign-in has expired, or was never started. Please sign in again."), "error")
                 return redirect(url_for("accounts.login"), 303)
@@ -88,8 +90,9 @@ def login_passkey() -> ResponseReturnValue:
         else:
             user = db.session.get(User, record.user_id)
             if user is not None and user.is_confirmed:
-                second_step.record_success(user)
-                sessions.start_session(user)
+                client = this_client()
+                second_step.record_success(user, client.ip)
+                sessions.issue_cookie(sessions.start_session(user, client))
                 return redirect(next_path or url_for("accounts.account"), 303)
     return render_template("mfa/passkey_login.html", message=message, next_path=next_path), 400
 
@@ -104,7 +107,7 @@ def confirm() -> ResponseReturnValue:
     status = 200
     if form.validate_on_submit():
         if form.credential.data or form.code.data:
-            result = factors.check(user, form.code.data, form.credential.data, "confirm")
+            result = factors.check(user, form.code.data, form.credential.data, "confirm", this_client().ip)
             if result.retry_after:
                 return _confirm_page(form, next_path, 429, result.retry_after)
             if result.ok:
@@ -112,7 +115,7 @@ def confirm() -> ResponseReturnValue:
                 return redirect(next_path, 303)
             form.code.errors.append(result.message)
         elif form.password.data:
-            if throttle.password_ok(user, form.password.data):
+            if throttle.password_ok(user, form.password.data, this_client().ip):
                 reauth.mark_fresh()
                 return redirect(next_path, 303)
             form.password.errors.append(_("Your password is not correct."))

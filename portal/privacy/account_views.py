@@ -26,7 +26,7 @@ def _attachment() -> Response:
 
 @bp.route("/account/export", methods=["GET", "POST"])
 @login_required
-@fresh_auth_required(password_field="password", back="accounts.your_data")
+@fresh_auth_required(own_check="password", back="accounts.your_data")
 def export() -> ResponseReturnValue:
     record = sessions.current_session()
     form = PasswordForm()
@@ -48,7 +48,7 @@ def export() -> ResponseReturnValue:
 
 @bp.post("/account/delete")
 @login_required
-@fresh_auth_required(password_field="password", back="accounts.your_data")
+@fresh_auth_required(own_check="password", back="accounts.your_data")
 def delete() -> ResponseReturnValue:
     form = PasswordForm()
     if form.validate_on_submit():
