@@ -54,6 +54,9 @@
     return JSON.stringify(out);
   }
 
+  // The button sits in a hidden wrapper (a styled button ignores its own hidden attribute).
+  function show(button) { button.closest("[data-passkey-controls]").hidden = false; }
+
   function say(box, text) {
     var status = box.querySelector("[data-passkey-status]");
     if (status) { status.textContent = text; }
@@ -75,7 +78,7 @@
     var button = box.querySelector("[data-passkey-button]");
     var form = box.closest("form");
     if (!supported) { say(box, unsupported(box)); return; }
-    button.hidden = false;
+    show(button);
     button.addEventListener("click", function () {
       var options = box.getAttribute("data-options");
       var ask = box.getAttribute("data-mode") === "create"
@@ -117,7 +120,7 @@
   }
 
   var button = login.querySelector("[data-passkey-button]");
-  button.hidden = false;
+  show(button);
   button.addEventListener("click", function () {
     ask(null).catch(function (error) {
       if (!error || error.name !== "AbortError") { say(login, cancelled(login)); }
