@@ -6,17 +6,18 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask
+from flask_babel import lazy_gettext as _l
 
 from portal import ratelimit
 
-TOO_MANY = "There have been too many sign-in attempts from your network in a short time."
+TOO_MANY = _l("There have been too many sign-in attempts from your network in a short time.")
 
 # endpoint -> (setting or literal rate per client IP, what the refusal page says)
-LIMITS: dict[str, tuple[str, str]] = {
+LIMITS: dict[str, tuple[str, Any]] = {
     # Codes and passkey answers spend the same per-IP budget setting as passwords.
     "mfa.verify": ("LOGIN_RATE_LIMIT", TOO_MANY),
     "mfa.login_passkey": ("LOGIN_RATE_LIMIT", TOO_MANY),
-    "mfa.confirm": ("LOGIN_RATE_LIMIT", "There have been too many checks from your network in a short time."),
+    "mfa.confirm": ("LOGIN_RATE_LIMIT", _l("There have been too many checks from your network in a short time.")),
     # Asked once per sign-in page load (conditional UI): generous, but not unbounded.
     "mfa.login_options": ("60 per minute", TOO_MANY),
 }

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from flask_babel import gettext as _
 from sqlalchemy import exists, func, or_, select
 
 from portal.accounts import throttle
@@ -51,9 +52,6 @@ class Check:
     message: str = ""
 
 
-WRONG = "That code is not correct, or it was already used. Please try again."
-
-
 def check(user: User, code: str | None, credential: str | None, purpose: str, ip: str,
           now: float | None = None) -> Check:
     """A code (authenticator app or recovery) or a passkey answer for ``user``; ``purpose`` names
@@ -79,4 +77,4 @@ def check(user: User, code: str | None, credential: str | None, purpose: str, ip
     ):
         return Check(ok=True, method="recovery")
     throttle.record_attempt(ip, key, user, "failure")
-    return Check(ok=False, message=WRONG)
+    return Check(ok=False, message=_("That code is not correct, or it was already used. Please try again."))

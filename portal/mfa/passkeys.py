@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import current_app
+from flask_babel import gettext as _
 from sqlalchemy import select, update
 from webauthn import (
     generate_authentication_options,
@@ -81,13 +82,13 @@ def _handle(user_id: int) -> str:
 
 def _parse(credential_json: str | None) -> dict[str, Any]:
     if not credential_json or len(credential_json) > MAX_CREDENTIAL_JSON:
-        raise PasskeyError("The passkey's answer was missing or too long. Please try again.")
+        raise PasskeyError(_("The passkey's answer was missing or too long. Please try again."))
     try:
         value = json.loads(credential_json)
     except ValueError:
-        raise PasskeyError("The passkey's answer could not be read. Please try again.") from None
+        raise PasskeyError(_("The passkey's answer could not be read. Please try again.")) from None
     if not isinstance(value, dict):
-        raise PasskeyError("The passkey's answer could not be read. Please try again.")
+        raise PasskeyError(_("The passkey's answer could not be read. Please try again."))
     return value
 
 
@@ -121,7 +122,7 @@ def register(user_id: int, credential_json: str | None, name: str,
     challenge = binding.take_challenge("register")
     credential = _parse(credential_json)
     if challenge is None or challenge.user_id != user_id:
-        raise PasskeyError("This passkey request has expired. Please try again.")
+        raise PasskeyError(_("This passkey request has expired. Please try again."))
     try:
         verified = verify_registration_response(
             credential=credential,
@@ -131,11 +132,11 @@ def register(user_id: int, credential_json: str | None, name: str,
             require_user_verification=True,
         )
     except (WebAuthnException, ValueError, TypeError, KeyError):
-        raise PasskeyError("The passkey could not be verified. Please try again.") from None
+        raise PasskeyError(_("The passkey could not be verified. Please try again.")) from None
     credential_id = bytes_to_base64url(verified.credential_id)
     with write_transaction():
         if db.session.scalar(select(Passkey.id).where(Passkey.credential_id == credential_id)):
-            raise PasskeyError("This passkey is already registered.")
+            raise PasskeyError(_("This passkey is already registered."))
         record = Passkey(
             user_id=user_id,
             credential_id=credential_id,
@@ -175,9 +176,9 @@ def authenticate(purpose: str, credential_json: str | None, user_id: int | None 
     that account's. Raises PasskeyError for anything else — forged, replayed, expired, unknown."""
     challenge = binding.take_challenge(purpose)
     credential = _parse(credential_json)
-    refused = PasskeyError("That passkey was not accepted. Please try again, or use another way to sign in.")
+    refused = PasskeyError(_("That passkey was not accepted. Please try again, or use another way to sign in."))
     if challenge is None or challenge.user_id != user_id:
-        raise PasskeyError("This passkey request has expired. Please try again.")
+        raise PasskeyError(_("This passkey request has expired. Please try again."))
     try:
         parsed = parse_authentication_credential_json(credential)
     except (WebAuthnException, ValueError, TypeError, KeyError):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user, login_required
 
 from portal.accounts import sessions, throttle
@@ -21,8 +22,9 @@ bp = Blueprint("mfa", __name__)
 
 def _too_many(template: str, retry_after: int, **context: object) -> Response:
     minutes = max(1, (retry_after + 59) // 60)
-    context.setdefault("throttled", _("Too many wrong attempts for this account. Please wait about %(minutes)s "
-                                      "minute(s).", minutes=minutes))
+    context.setdefault("throttled", ngettext("Too many wrong attempts for this account. Please wait about a minute.",
+                                             "Too many wrong attempts for this account. Please wait about %(num)d "
+                                             "minutes.", minutes))
     response = current_app.make_response((render_template(template, **context), 429))
     response.headers["Retry-After"] = str(retry_after)
     return response
