@@ -21,9 +21,15 @@ def account(app: Any, email: str, admin: bool = False) -> int:
 
 
 def staff_client(app: Any, email: str = STAFF) -> Any:
-    account(app, email, admin=True)
+    user_id = account(app, email, admin=True)
     client = app.test_client()
     assert login(client, email).status_code in (302, 303)
+    # Staff pages need a second factor (portal.mfa.staff); added after the password sign-in.
+    from tests.mfa_support import give_authenticator
+
+    with app.test_request_context("/"):
+        give_authenticator(user_id)
+        db.session.remove()
     return client
 
 

@@ -1,7 +1,7 @@
 """mfa: passkeys, authenticator apps, recovery codes, pending sign-in steps
 
 Revision ID: b7e2d4f1c9a3
-Revises: a1f3c9d2e7b4
+Revises: c7e2b5a9d14f
 Create Date: 2026-12-01 11:04:33.532186
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'b7e2d4f1c9a3'
-down_revision = 'a1f3c9d2e7b4'
+down_revision = 'c7e2b5a9d14f'
 branch_labels = None
 depends_on = None
 
