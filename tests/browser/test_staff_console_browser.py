@@ -105,8 +105,8 @@ def test_keyboard_only_compose_with_live_preview_then_send(browser, site, smtp_s
         frame.locator("strong", has_text="pool").wait_for()
         assert frame.locator("h1").inner_text() == "Summer news"
         # ...in the email's own look: its inline styles apply inside the frame.
-        width = frame.locator("body").evaluate("b => getComputedStyle(b).maxWidth")
-        assert width == "640px", width
+        background = frame.locator("body").evaluate("b => getComputedStyle(b).backgroundColor")
+        assert background == "rgb(243, 245, 249)", background  # templates/email/base.html's own body style
         assert page.evaluate("window.__csp") == []
         _tab_to(page, "button[type=submit]:not([formaction])")
         with page.expect_navigation():
