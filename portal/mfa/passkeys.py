@@ -9,6 +9,7 @@ that asked (``portal.mfa.binding``).
 
 from __future__ import annotations
 
+import base64
 import json
 import secrets
 from collections.abc import Callable
@@ -18,23 +19,6 @@ from urllib.parse import urlsplit
 from flask import current_app
 from flask_babel import gettext as _
 from sqlalchemy import select, update
-from webauthn import (
-    generate_authentication_options,
-    generate_registration_options,
-    options_to_json,
-    verify_authentication_response,
-    verify_registration_response,
-)
-from webauthn.helpers import base64url_to_bytes, bytes_to_base64url, parse_authentication_credential_json
-from webauthn.helpers.exceptions import WebAuthnException
-from webauthn.helpers.structs import (
-    AttestationConveyancePreference,
-    AuthenticatorSelectionCriteria,
-    CredentialDeviceType,
-    PublicKeyCredentialDescriptor,
-    ResidentKeyRequirement,
-    UserVerificationRequirement,
-)
 
 from portal.db import affected, utcnow, write_transaction
 from portal.extensions import db
@@ -48,6 +32,19 @@ TIMEOUT_MS = 120_000
 
 class PasskeyError(ValueError):
     """A passkey that does not check out; the message is safe to show."""
+
+
+# py_webauthn (with cbor2, pyOpenSSL and its ASN.1 tables) adds ~14 MB to a process: it is
+# imported inside the four functions that talk WebAuthn, so a worker that never sees a passkey
+# ceremony does not carry it (bench/pages.py measures worker memory).
+
+
+def bytes_to_base64url(value: bytes) -> str:
+    return base64.urlsafe_b64encode(value).decode("ascii").rstrip("=")
+
+
+def base64url_to_bytes(value: str) -> bytes:
+    return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
 
 
 def rp_id() -> str:
@@ -96,6 +93,15 @@ def _parse(credential_json: str | None) -> dict[str, Any]:
 
 
 def registration_options(user_id: int, user_name: str, display_name: str) -> str:
+    from webauthn import generate_registration_options, options_to_json
+    from webauthn.helpers.structs import (
+        AttestationConveyancePreference,
+        AuthenticatorSelectionCriteria,
+        PublicKeyCredentialDescriptor,
+        ResidentKeyRequirement,
+        UserVerificationRequirement,
+    )
+
     handle = _handle(user_id)
     options = generate_registration_options(
         rp_id=rp_id(),
@@ -119,6 +125,10 @@ def registration_options(user_id: int, user_name: str, display_name: str) -> str
 def register(user_id: int, credential_json: str | None, name: str,
              also: Callable[[Passkey], object] | None = None) -> Passkey:
     """Verify a new passkey against this browser's registration challenge and keep it."""
+    from webauthn import verify_registration_response
+    from webauthn.helpers.exceptions import WebAuthnException
+    from webauthn.helpers.structs import CredentialDeviceType
+
     challenge = binding.take_challenge("register")
     credential = _parse(credential_json)
     if challenge is None or challenge.user_id != user_id:
@@ -159,6 +169,9 @@ def register(user_id: int, credential_json: str | None, name: str,
 
 def authentication_options(purpose: str, user_id: int | None = None) -> str:
     """Options for ``navigator.credentials.get``; with no user, any discoverable passkey may answer."""
+    from webauthn import generate_authentication_options, options_to_json
+    from webauthn.helpers.structs import PublicKeyCredentialDescriptor, UserVerificationRequirement
+
     allowed = [PublicKeyCredentialDescriptor(id=base64url_to_bytes(p.credential_id))
                for p in of(user_id)] if user_id is not None else []
     options = generate_authentication_options(
@@ -174,6 +187,10 @@ def authentication_options(purpose: str, user_id: int | None = None) -> str:
 def authenticate(purpose: str, credential_json: str | None, user_id: int | None = None) -> Passkey:
     """The passkey that answered this browser's ``purpose`` challenge; ``user_id`` when it must be
     that account's. Raises PasskeyError for anything else — forged, replayed, expired, unknown."""
+    from webauthn import verify_authentication_response
+    from webauthn.helpers import parse_authentication_credential_json
+    from webauthn.helpers.exceptions import WebAuthnException
+
     challenge = binding.take_challenge(purpose)
     credential = _parse(credential_json)
     refused = PasskeyError(_("That passkey was not accepted. Please try again, or use another way to sign in."))
