@@ -74,11 +74,11 @@ def register_extensions(app: Flask) -> None:
 
 
 def register_blueprints(app: Flask) -> None:
-    from portal import accounts, consent, language, mail, newsletter, ops, privacy, staff
+    from portal import accounts, consent, language, mail, mfa, newsletter, ops, privacy, staff
     from portal.main.views import bp as main_bp
 
     app.register_blueprint(main_bp)
-    for area in (mail, accounts, consent, newsletter, privacy, staff, ops, language):
+    for area in (mail, accounts, consent, newsletter, privacy, staff, mfa, ops, language):
         area.init_app(app)
 
 

@@ -151,6 +151,19 @@ PRIVACY_SETTINGS = (
          "`GET /account/export`"),
 )
 
+# --- mfa: passkeys, authenticator app, recovery codes, re-authentication ---------------------------
+MFA_SETTINGS = (
+    _int("REAUTH_SECONDS", 300, 30, 3600, "how recent a password, code or passkey check must be for the "
+         "sensitive account actions (passkeys, authenticator app, recovery codes, password, address)"),
+    _int("MFA_PENDING_SECONDS", 300, 30, 3600, "how long the second sign-in step waits after a correct "
+         "password"),
+    _int("WEBAUTHN_CHALLENGE_SECONDS", 120, 10, 600, "how long a passkey challenge stays valid"),
+    # Each entry is a former SECRET_KEY; portal.mfa.keyring derives the old encryption keys from them.
+    Setting("MFA_OLD_SECRET_KEYS", [], "former `SECRET_KEY` values: authenticator secrets encrypted under "
+            "them still decrypt, and are re-encrypted under the current key when next used "
+            "(`docs/security.md`)"),
+)
+
 # --- mail: the SMTP relay, delivery, bounces, complaints, DKIM -------------------------------------
 # Return-path, SES and DKIM values are checked at start-up by portal.mail.settings.
 MAIL_SETTINGS = (
@@ -490,6 +503,15 @@ def _check_pepper(settings: dict[str, Any], instance_path: Path, production: boo
         raise ConfigError(f"{ENV_PREFIX}PASSWORD_PEPPER: must be a string of at least 16 characters")
 
 
+def _check_old_secret_keys(settings: dict[str, Any], instance_path: Path, production: bool) -> None:
+    value = settings.get("MFA_OLD_SECRET_KEYS")
+    if isinstance(value, str):
+        value = [part for part in value.split(",") if part.strip()]
+    if not isinstance(value, (list, tuple)) or not all(isinstance(entry, str) and entry for entry in value):
+        raise ConfigError(f"{ENV_PREFIX}MFA_OLD_SECRET_KEYS: must be a list of former secret keys")
+    settings["MFA_OLD_SECRET_KEYS"] = list(value)
+
+
 # The areas in the order their checks run. The consent services, the inquiry rate limit and the
 # return-path/SES/DKIM values need the app and are checked by their areas' init_app.
 AREAS: tuple[Area, ...] = (
@@ -504,6 +526,7 @@ AREAS: tuple[Area, ...] = (
     Area("newsletter", "Newsletter", NEWSLETTER_SETTINGS),
     Area("privacy", "Privacy: inquiries, export", PRIVACY_SETTINGS),
     Area("mail", "Mail: relay, delivery, bounces, DKIM", MAIL_SETTINGS),
+    Area("mfa", "Passkeys and two-step sign-in", MFA_SETTINGS, (_check_old_secret_keys,)),
 )
 
 SETTINGS: tuple[Setting, ...] = tuple(s for area in AREAS for s in area.settings)

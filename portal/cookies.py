@@ -44,8 +44,15 @@ CONSENT = Cookie("portal_consent", "__Host-consent",
 # Set only when the person picks a language with the switcher; strictly necessary for that choice.
 LANGUAGE = Cookie("portal_lang", "__Host-lang", _l("Remembers the language you chose with the language switcher."))
 LANGUAGE_MAX_AGE = 365 * 86400
+# Set at sign-in (portal.mfa.browsers): a random id, so a sign-in from a browser the account has
+# never used can be told to its owner. No location look-up, no fingerprinting.
+DEVICE = Cookie(
+    "portal_device", "__Host-device",
+    _l("Recognises this browser at sign-in, so we can warn you of sign-ins from browsers you have not used."),
+)
+DEVICE_MAX_AGE = 400 * 86400  # the longest lifetime browsers allow (RFC 6265bis)
 
-ALL = (LOGIN, FORMS, CONSENT, LANGUAGE)
+ALL = (LOGIN, FORMS, CONSENT, LANGUAGE, DEVICE)
 
 
 def expire_foreign(response: Response, targets: list[tuple[str, str | None]]) -> None:
@@ -74,4 +81,5 @@ def lifetimes(config: Mapping[str, Any]) -> dict[Cookie, Any]:
         FORMS: _l("until you close the browser"),
         CONSENT: lazy_ngettext("%(num)d day", "%(num)d days", days),
         LANGUAGE: lazy_ngettext("%(num)d day", "%(num)d days", LANGUAGE_MAX_AGE // 86400),
+        DEVICE: lazy_ngettext("%(num)d day", "%(num)d days", DEVICE_MAX_AGE // 86400),
     }

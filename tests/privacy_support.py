@@ -49,6 +49,10 @@ def make_admin(app: Any, email: str) -> None:
         assert user is not None
         user.is_admin = True
         db.session.commit()
+        # Staff pages need a second factor (portal.mfa.staff); the session already signed in keeps going.
+        from tests.mfa_support import give_authenticator
+
+        give_authenticator(user.id)
 
 
 def send_inquiry(client: Any, email: str, topic: str = "access", message: str = "What do you store about me?") -> Any:

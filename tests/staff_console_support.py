@@ -21,10 +21,39 @@ def account(app: Any, email: str, admin: bool = False) -> int:
 
 
 def staff_client(app: Any, email: str = STAFF) -> Any:
-    account(app, email, admin=True)
+    user_id = account(app, email, admin=True)
     client = app.test_client()
     assert login(client, email).status_code in (302, 303)
+    # Staff pages need a second factor (portal.mfa.staff); added after the password sign-in.
+    from tests.mfa_support import give_authenticator
+
+    with app.test_request_context("/"):
+        give_authenticator(user_id)
+        db.session.remove()
     return client
+
+
+def sign_in_again(app: Any, client: Any, like: Any, email: str = STAFF) -> None:
+    """Another tab of the browser ``like`` signs the staff member in: password, then a code from
+    the authenticator app (the same device cookie, so no new-browser notice is mailed)."""
+    import time
+
+    from sqlalchemy import select
+
+    from portal.accounts.models import User
+    from portal.mfa import keyring, totp
+
+    device = like.get_cookie("portal_device")
+    if device is not None:
+        client.set_cookie("portal_device", device.value)
+    assert login(client, email).status_code == 303
+    with app.test_request_context("/"):
+        user_id = db.session.scalar(select(User.id).where(User.email_key == email.lower()))
+        secret = keyring.decrypt(totp.of(user_id).secret_encrypted)  # type: ignore[union-attr]
+        db.session.remove()
+    code = totp.code_at(secret, time.time())
+    done = client.post("/login/verify", data={"csrf_token": csrf_token(client, "/login/verify"), "code": code})
+    assert done.status_code == 303
 
 
 def post(client: Any, path: str, data: dict[str, Any] | None = None, page: str = "/staff/newsletter/new") -> Any:

@@ -29,6 +29,9 @@ ACTIONS: dict[str, str | None] = {
     "password_changed": "reset_url",
     "reset": "reset_url",
     "signup_exists": "login_url",
+    "mfa_factor_changed": "reset_url",
+    "mfa_recovery": "reset_url",
+    "mfa_new_browser": "sessions_url",
 }
 
 
@@ -55,9 +58,10 @@ def context() -> dict[str, Any]:
                               created_at=datetime(2026, 1, 2, 3, 4, tzinfo=UTC), message="Hello")
     urls = {name: f"{URL}&for={name}" for name in
             ("confirm_url", "contact_url", "admin_url", "reset_url", "login_url", "signup_url",
-             "unsubscribe_url", "preferences_url")}
+             "unsubscribe_url", "preferences_url", "security_url", "sessions_url")}
     return {**urls, "hours": 48, "minutes": 60, "new_email": "new@example.com", "inquiry": inquiry,
-            "due": "2026-02-02", "body_html": "<p>News</p>", "body_text": "News"}
+            "due": "2026-02-02", "body_html": "<p>News</p>", "body_text": "News",
+            "event": "passkey-added", "name": "Laptop", "left": 9, "browser": "Firefox on Linux", "ip": "198.51.100.1"}
 
 
 def test_every_email_template_is_listed() -> None:

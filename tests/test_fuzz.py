@@ -108,9 +108,21 @@ FORMS: dict[str, tuple[str, ...]] = {
     "newsletter_console.statistics": (),
     "mail_console.page": (),
     "mail_console.retry": ("which",),
+    "mfa.verify": ("code", "credential"),
+    "mfa.login_options": (),
+    "mfa.login_passkey": ("credential",),
+    "mfa.confirm": ("password", "code", "credential"),
+    "mfa_account.new_passkey": (),
+    "mfa_account.add_passkey": ("name", "credential"),
+    "mfa_account.rename_passkey": ("name",),
+    "mfa_account.remove_passkey": (),
+    "mfa_account.authenticator": ("code",),
+    "mfa_account.remove_authenticator": (),
+    "mfa_account.regenerate_codes": (),
 }
 QUERY = ("next", "lang", "after")
-COOKIES = ("session", "portal_sid", "portal_consent", "__Host-session", "__Host-sid", "__Host-consent")
+COOKIES = ("session", "portal_sid", "portal_consent", "portal_device", "portal_lang", "__Host-session", "__Host-sid",
+           "__Host-consent", "__Host-device", "__Host-lang")
 
 # Values known to have broken parsers somewhere: Unicode whitespace and digits (int()), NUL
 # (PostgreSQL), huge and negative numbers, long input, markup, header injection, formats.
@@ -201,7 +213,9 @@ def _member(app: Any) -> Member:
 SIGNED_IN = {"accounts.account", "accounts.change_password", "accounts.change_email", "accounts.list_sessions",
              "accounts.revoke_sessions", "newsletter.preferences", "privacy_account.export",
              "privacy_account.delete", "accounts.sign_ins", "accounts.cookie_choices",
-             "accounts.newsletter_history"}
+             "accounts.newsletter_history", "mfa.confirm", "mfa_account.new_passkey", "mfa_account.add_passkey",
+             "mfa_account.rename_passkey", "mfa_account.remove_passkey", "mfa_account.authenticator",
+             "mfa_account.remove_authenticator", "mfa_account.regenerate_codes"}
 
 
 @pytest.mark.parametrize("endpoint", sorted(FORMS))

@@ -22,7 +22,7 @@ from tests.conftest import REDIS_URL
 ALL_CHECKS = {
     "session-idle-timeout", "password-hashing", "login-rate-limit", "trackers-behind-consent", "newsletter-cap",
     "ip-retention", "dpo-contact", "dpo-notifications", "inquiry-deadlines", "mail-server", "bounce-handling", "dkim",
-    "secure-cookies", "self-served-assets",
+    "secure-cookies", "self-served-assets", "staff-second-factor",
 }
 GOOD_PRODUCTION = {
     "ENV": "production",

@@ -23,8 +23,14 @@ def test_console_is_404_to_anonymous_and_ordinary_accounts(app, client):
 
 
 def test_console_opens_for_staff(app, client):
+    from portal.extensions import db
+    from tests.mfa_support import give_authenticator
+
     _account(app, "boss@example.org", admin=True)
-    login(client, "boss@example.org")
+    login(client, "boss@example.org")  # before the second factor: a plain password sign-in
+    with app.test_request_context("/"):
+        give_authenticator(1)
+        db.session.remove()
     response = client.get("/staff")
     assert response.status_code == 200
     assert "no-store" in response.headers["Cache-Control"]

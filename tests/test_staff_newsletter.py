@@ -20,7 +20,7 @@ from portal.newsletter.sender import Sender, SendOptions
 from portal.staff.models import StaffAction
 from tests.accounts_support import login
 from tests.newsletter_support import copies_by_recipient, make_issue, make_subscribers
-from tests.staff_console_support import STAFF, account, console_urls, issue_id_from, post, staff_client
+from tests.staff_console_support import STAFF, account, console_urls, issue_id_from, post, sign_in_again, staff_client
 
 
 def _actions(app) -> list[str]:
@@ -143,7 +143,7 @@ def test_pause_and_resume_mid_send(make_app, smtp):
     assert post(client, f"/staff/newsletter/{issue_id}/send").status_code == 302
     assert smtp.messages == []
     pauser = app.test_client()
-    login(pauser, STAFF)
+    sign_in_again(app, pauser, like=client)
     paused = {"done": False}
 
     def progress(outcome: str) -> None:

@@ -23,6 +23,8 @@ from portal.accounts.password_policy import password_problem
 from portal.accounts.requestinfo import this_client
 from portal.accounts.service import AccountError
 from portal.inputs import record_id
+from portal.mfa import second_step
+from portal.mfa.reauth import fresh_auth_required
 from portal.security.redirects import safe_path
 
 bp = Blueprint("accounts", __name__)
@@ -100,9 +102,13 @@ def login() -> ResponseReturnValue:
     status = 200
     unconfirmed = False
     if form.validate_on_submit():
-        result = service.login(form.email.data, form.password.data, this_client())
-        if result.outcome == "success":
-            sessions.issue_cookie(result.session_token)
+        client = this_client()
+        result = service.authenticate(form.email.data, form.password.data, client)
+        if result.outcome == "success" and result.user is not None:
+            # Two-step sign-in (portal.mfa): with a second factor, no session until it passes.
+            if second_step.needs_second_step(result.user):
+                return second_step.begin_second_step(result.user, next_path)
+            sessions.issue_cookie(sessions.start_session(result.user, client))
             return redirect(next_path or url_for("accounts.account"))
         if result.outcome == "throttled":
             minutes = max(1, (result.retry_after + 59) // 60)
@@ -246,6 +252,7 @@ def your_data() -> ResponseReturnValue:
 
 @bp.post("/account/password")
 @login_required
+@fresh_auth_required(own_check="current_password")
 def change_password() -> ResponseReturnValue:
     form = ChangePasswordForm()
     if form.validate_on_submit():
@@ -268,6 +275,7 @@ def change_password() -> ResponseReturnValue:
 
 @bp.post("/account/email")
 @login_required
+@fresh_auth_required(own_check="password", back="accounts.email_settings")
 def change_email() -> ResponseReturnValue:
     form = ChangeEmailForm()
     if form.validate_on_submit():

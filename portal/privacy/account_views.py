@@ -9,6 +9,7 @@ from flask_login import current_user, login_required
 
 from portal.accounts import sessions
 from portal.accounts.requestinfo import this_client
+from portal.mfa.reauth import fresh_auth_required
 from portal.privacy import rights
 from portal.privacy.forms import PasswordForm
 from portal.privacy.rights import RightsError
@@ -26,6 +27,7 @@ def _attachment() -> Response:
 
 @bp.route("/account/export", methods=["GET", "POST"])
 @login_required
+@fresh_auth_required(own_check="password", back="accounts.your_data")
 def export() -> ResponseReturnValue:
     record = sessions.current_session()
     form = PasswordForm()
@@ -47,6 +49,7 @@ def export() -> ResponseReturnValue:
 
 @bp.post("/account/delete")
 @login_required
+@fresh_auth_required(own_check="password", back="accounts.your_data")
 def delete() -> ResponseReturnValue:
     form = PasswordForm()
     if form.validate_on_submit():

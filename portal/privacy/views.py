@@ -10,6 +10,7 @@ from portal.privacy import inquiries, policy
 from portal.privacy.forms import InquiryForm
 from portal.privacy.inquiries import InquiryError
 from portal.privacy.models import TOPICS
+from portal.staff.access import is_staff
 
 bp = Blueprint("privacy", __name__)
 
@@ -42,8 +43,9 @@ def contact() -> ResponseReturnValue:
 
 
 def _require_admin() -> None:
-    # 404, not 403: the desk's existence is nobody else's business.
-    if not (current_user.is_authenticated and getattr(current_user, "is_admin", False)):
+    # 404, not 403: the desk's existence is nobody else's business. The console's own gates
+    # (a second factor) apply where this redirects to.
+    if not is_staff(current_user):
         abort(404)
 
 

@@ -21,6 +21,9 @@ PAGES = ("/staff/newsletter", "/staff/newsletter/new", "/staff/newsletter/1", "/
          "/staff/newsletter/statistics", "/staff/mail")
 
 
+CODES: list[str] = []
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory, smtp_server: Any) -> Iterator[tuple[Any, str]]:
     from portal.extensions import db
@@ -30,7 +33,14 @@ def site(tmp_path_factory: pytest.TempPathFactory, smtp_server: Any) -> Iterator
     app = build_app(Path(tmp_path_factory.mktemp("console")), MAIL_SERVER="127.0.0.1", MAIL_PORT=smtp_server.port,
                     MAIL_TIMEOUT=5)
     with app.test_request_context("/"):
-        make_user(STAFF, password=PASSWORD, admin=True)
+        staff = make_user(STAFF, password=PASSWORD, admin=True)
+        # Staff pages need a second factor (portal.mfa.staff): an authenticator app, and a
+        # recovery code for each sign-in below (each works once).
+        from portal.mfa import recovery
+        from tests.mfa_support import give_authenticator
+
+        give_authenticator(staff.id)
+        CODES[:] = recovery.generate(staff.id)
         make_user("reader@example.com", subscribed=True)
         issue = issues.create_issue("Spring news", "# Spring\n\nThe **garden** opens.")
         issues.start_issue(issue.id)
@@ -46,6 +56,10 @@ def _page(browser: Any, base: str) -> tuple[Any, Any]:
     context.add_init_script(CSP_PROBE)
     page = context.new_page()
     sign_in(page, base, STAFF)
+    if page.url.endswith("/login/verify"):
+        page.fill("#code", CODES.pop())
+        with page.expect_navigation():
+            page.get_by_role("button", name="Continue").click()
     return context, page
 
 
@@ -91,8 +105,8 @@ def test_keyboard_only_compose_with_live_preview_then_send(browser, site, smtp_s
         frame.locator("strong", has_text="pool").wait_for()
         assert frame.locator("h1").inner_text() == "Summer news"
         # ...in the email's own look: its inline styles apply inside the frame.
-        width = frame.locator("body").evaluate("b => getComputedStyle(b).maxWidth")
-        assert width == "640px", width
+        background = frame.locator("body").evaluate("b => getComputedStyle(b).backgroundColor")
+        assert background == "rgb(243, 245, 249)", background  # templates/email/base.html's own body style
         assert page.evaluate("window.__csp") == []
         _tab_to(page, "button[type=submit]:not([formaction])")
         with page.expect_navigation():

@@ -153,4 +153,7 @@ PAGES: tuple[tuple[str, str, bool, Any], ...] = (
     ("account-sessions", "/account/sessions", True, None),
     ("account-email", "/account/email", True, None),
     ("account-data", "/account/data", True, None),
+    ("account-confirm", "/account/confirm", True, None),
+    ("passkey-new", "/account/passkeys/new", True, None),
+    ("authenticator", "/account/authenticator", True, None),
 )
