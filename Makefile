@@ -38,7 +38,7 @@ translations: $(MO_FILES)
 messages: $(VENV)/.runtime
 	$(BIN)/pybabel extract --mapping babel.cfg --keywords _l --keywords N_ --keywords lazy_ngettext:1,2 --no-location --sort-output \
 		--project portal -o portal/translations/messages.pot .
-	$(BIN)/pybabel update --no-fuzzy-matching --ignore-obsolete -i portal/translations/messages.pot -d portal/translations
+	$(BIN)/pybabel update --no-fuzzy-matching --ignore-obsolete --no-wrap -i portal/translations/messages.pot -d portal/translations
 
 install: $(VENV)/.runtime translations
 install-dev: $(VENV)/.dev translations
