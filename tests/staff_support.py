@@ -27,6 +27,16 @@ def signed_in(app: Any, email: str, admin: bool = False, create: bool = True) ->
         account(app, email, admin=admin)
     client = browser(app)
     assert login(client, email).status_code in (302, 303)
+    if admin and create:
+        # Staff pages need a second factor (portal.mfa.staff); added after the password sign-in.
+        from sqlalchemy import select
+
+        from portal.accounts.models import User
+        from tests.mfa_support import give_authenticator
+
+        with app.test_request_context("/"):
+            give_authenticator(db.session.scalar(select(User.id).where(User.email_key == email.lower())))
+            db.session.remove()
     return client
 
 

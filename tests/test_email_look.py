@@ -32,6 +32,8 @@ ACTIONS: dict[str, str | None] = {
     "mfa_factor_changed": "reset_url",
     "mfa_recovery": "reset_url",
     "mfa_new_browser": "sessions_url",
+    "privacy_reply": "contact_url",
+    "privacy_extension": "contact_url",
 }
 
 
@@ -61,6 +63,7 @@ def context() -> dict[str, Any]:
              "unsubscribe_url", "preferences_url", "security_url", "sessions_url")}
     return {**urls, "hours": 48, "minutes": 60, "new_email": "new@example.com", "inquiry": inquiry,
             "due": "2026-02-02", "body_html": "<p>News</p>", "body_text": "News",
+            "body": "Dear Dora,\n\nhere is our answer.", "reason": "We need the archive.",
             "event": "passkey-added", "name": "Laptop", "left": 9, "browser": "Firefox on Linux", "ip": "198.51.100.1"}
 
 
