@@ -90,9 +90,9 @@ FORMS: dict[str, tuple[str, ...]] = {
     "accounts.newsletter_history": ("after",),
     "metrics.scrape": (),  # 404 without METRICS_TOKEN (the fuzz app has none)
     "newsletter_console.index": (),
-    "newsletter_console.compose": ("subject", "body"),
-    "newsletter_console.edit": ("subject", "body"),
-    "newsletter_console.preview": ("subject", "body"),
+    "newsletter_console.compose": ("subject", "body", "subject_cs", "body_cs", "preview_language"),
+    "newsletter_console.edit": ("subject", "body", "subject_cs", "body_cs", "preview_language"),
+    "newsletter_console.preview": ("subject", "body", "subject_cs", "body_cs", "preview_language"),
     "newsletter_console.saved_preview": (),
     "newsletter_console.issue_page": (),
     "newsletter_console.test_copy": (),

@@ -37,11 +37,13 @@ def confirm_url(next_path: str) -> str:
     return url_for("mfa.confirm", next=next_path)
 
 
-def fresh_auth_required(own_check: str | None = None, back: str = "accounts.security") -> Callable[[F], F]:
+def fresh_auth_required(own_check: str | None = None,
+                        back: str | Callable[..., str] = "accounts.security") -> Callable[[F], F]:
     """Run the view only in a fresh session (or with its own password field, see above).
 
     ``back`` is the page a stale POST returns to after the confirmation: a form post cannot be
-    replayed, so the person lands on the form again."""
+    replayed, so the person lands on the form again. An endpoint name, or a function of the
+    view's arguments that returns the page's path (for forms on a page with its own id)."""
 
     def decorate(view: F) -> F:
         @wraps(view)
@@ -50,7 +52,10 @@ def fresh_auth_required(own_check: str | None = None, back: str = "accounts.secu
                 return view(*args, **kwargs)
             if own_check is not None and (request.method == "GET" or own_check in request.form):
                 return view(*args, **kwargs)
-            target = request.full_path.rstrip("?") if request.method == "GET" else url_for(back)
+            if request.method == "GET":
+                target = request.full_path.rstrip("?")
+            else:
+                target = back(**kwargs) if callable(back) else url_for(back)
             return redirect(confirm_url(target), 303)
 
         return cast(F, wrapped)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from flask import current_app
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, DateTimeLocalField, HiddenField, RadioField, StringField, TextAreaField
+from wtforms import BooleanField, DateTimeLocalField, HiddenField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Optional, Regexp
 
+from portal.i18n import language_name
 from portal.newsletter.issues import MAX_BODY, MAX_SUBJECT
 
 # No control characters (PostgreSQL refuses NUL; none belongs in a subject or a reason); a body
@@ -34,6 +37,62 @@ class PreviewForm(ComposeForm):
 
     subject = StringField(_l("Subject"), validators=[Optional(), Length(max=MAX_SUBJECT), ONE_LINE])
     body = TextAreaField(_l("Body (Markdown)"), validators=[Optional(), Length(max=MAX_BODY), TEXT])
+
+
+def other_languages() -> list[str]:
+    """The languages an issue may carry besides the default one's text (the issue's own)."""
+    default = current_app.config["DEFAULT_LANGUAGE"]
+    return [code for code in current_app.config["LANGUAGES"] if code != default]
+
+
+def _with_languages(base: type[FlaskForm]) -> type[FlaskForm]:
+    """``base`` plus an optional ``subject_<code>`` and ``body_<code>`` per other language and the
+    preview's language choice: the set of languages is configuration, so the class is built here."""
+    fields: dict[str, object] = {}
+    for code in other_languages():
+        fields[f"subject_{code}"] = StringField(_l("Subject"), validators=[
+            Optional(), Length(max=MAX_SUBJECT, message=_l("The subject is at most %(n)d characters.", n=MAX_SUBJECT)),
+            ONE_LINE])
+        fields[f"body_{code}"] = TextAreaField(_l("Body (Markdown)"), validators=[
+            Optional(), Length(max=MAX_BODY, message=_l("The body is at most %(n)d characters.", n=MAX_BODY)), TEXT])
+    languages = [current_app.config["DEFAULT_LANGUAGE"], *other_languages()]
+    choices = [SelectChoice(code, language_name(code)) for code in languages]
+    fields["preview_language"] = SelectField(_l("Preview in"), choices=choices, default=languages[0],
+                                             validate_choice=False)
+    return type(f"{base.__name__}WithLanguages", (base,), fields)
+
+
+def compose_form(**kwargs: object) -> FlaskForm:
+    return _with_languages(ComposeForm)(**kwargs)
+
+
+def preview_form() -> FlaskForm:
+    return _with_languages(PreviewForm)()
+
+
+def texts_of(form: FlaskForm) -> dict[str, tuple[str, str]]:
+    """The other languages' (subject, body) as typed; a language left empty is absent."""
+    texts = {}
+    for code in other_languages():
+        subject = (form[f"subject_{code}"].data or "").strip()
+        body = form[f"body_{code}"].data or ""
+        if subject or body.strip():
+            texts[code] = (subject, body)
+    return texts
+
+
+def language_errors(form: FlaskForm) -> bool:
+    """A language with only a subject or only a body is an error on the missing field."""
+    found = False
+    for code in other_languages():
+        subject, body = form[f"subject_{code}"], form[f"body_{code}"]
+        if (subject.data or "").strip() and not (body.data or "").strip():
+            body.errors = [*body.errors, _("Please write the issue in this language too, or clear its subject.")]
+            found = True
+        elif (body.data or "").strip() and not (subject.data or "").strip():
+            subject.errors = [*subject.errors, _("Please enter a subject in this language too, or clear its body.")]
+            found = True
+    return found
 
 
 class CapForm(FlaskForm):

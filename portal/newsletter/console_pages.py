@@ -2,18 +2,29 @@
 
 from __future__ import annotations
 
-from flask import abort, flash, make_response, redirect, render_template, url_for
+from flask import abort, current_app, flash, make_response, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
 from flask_babel import gettext as _
 from flask_login import current_user
+from flask_wtf import FlaskForm
 from sqlalchemy import update
 
 from portal.db import affected, utcnow
 from portal.extensions import db
+from portal.i18n import language_name
 from portal.links import external_url
-from portal.newsletter import console_ops, issues, render, schedule
+from portal.newsletter import console_ops, issues, languages, render, schedule
 from portal.newsletter.console import bp, issue_or_404, record
-from portal.newsletter.console_forms import ActionForm, CapForm, ComposeForm, PreviewForm, ScheduleForm
+from portal.newsletter.console_forms import (
+    ActionForm,
+    CapForm,
+    ScheduleForm,
+    compose_form,
+    language_errors,
+    other_languages,
+    preview_form,
+    texts_of,
+)
 from portal.newsletter.models import Issue
 from portal.security.headers import allow_source
 from portal.staff.access import staff_required
@@ -27,19 +38,25 @@ def index() -> str:
                            outlook=schedule.cap_outlook())
 
 
-def _compose_page(form: ComposeForm, issue: Issue | None, status: int = 200) -> ResponseReturnValue:
+def _language_names() -> dict[str, str]:
+    return {code: language_name(code) for code in current_app.config["LANGUAGES"]}
+
+
+def _compose_page(form: FlaskForm, issue: Issue | None, status: int = 200) -> ResponseReturnValue:
     allow_source("frame-src", "'self'")  # the preview frame, served by the portal itself
     return render_template("staff/newsletter/compose.html", form=form, issue=issue,
+                           other_languages=other_languages(), language_names=_language_names(),
                            page_errors=bool(form.errors)), status
 
 
 @bp.route("/new", methods=["GET", "POST"])
 @staff_required
 def compose() -> ResponseReturnValue:
-    form = ComposeForm()
-    if form.validate_on_submit():
+    form = compose_form()
+    if form.validate_on_submit() and not language_errors(form):
         try:
-            issue = issues.create_issue(form.subject.data or "", form.body.data or "")
+            # The CLI's own function: the default text on the issue, the others as its texts.
+            issue = issues.create_issue(form.subject.data or "", form.body.data or "", texts_of(form))
         except issues.IssueError:
             form.body.errors = [_("The issue could not be saved: check the subject and the body.")]
             return _compose_page(form, None, 400)
@@ -57,10 +74,13 @@ def edit(issue_id: str) -> ResponseReturnValue:
     if issue.started_at is not None:
         flash(_("This issue has started sending; it can no longer be changed."), "error")
         return redirect(url_for("newsletter_console.issue_page", issue_id=issue.id))
-    form = ComposeForm()
+    form = compose_form()
     if not form.is_submitted():
         form.subject.data, form.body.data = issue.subject, issue.body_markdown
-    if form.validate_on_submit():
+        for code, (subject, body) in languages.texts_of(issue).items():
+            if code in other_languages():
+                form[f"subject_{code}"].data, form[f"body_{code}"].data = subject, body
+    if form.validate_on_submit() and not language_errors(form):
         subject = (form.subject.data or "").strip()
         # Only while not started: a start in the meantime (the scheduler) wins, and its copies
         # are built from the text it started with.
@@ -72,6 +92,9 @@ def edit(issue_id: str) -> ResponseReturnValue:
             db.session.rollback()
             flash(_("This issue has started sending; it can no longer be changed."), "error")
             return redirect(url_for("newsletter_console.issue_page", issue_id=issue.id))
+        texts = texts_of(form)
+        languages.add_texts(issue, texts)
+        languages.remove_texts(issue, [code for code in other_languages() if code not in texts])
         record("newsletter.edit", issue, subject)
         db.session.commit()
         flash(_("Draft saved."), "success")
@@ -96,11 +119,18 @@ def _frame(subject: str, body: str) -> ResponseReturnValue:
 def preview() -> ResponseReturnValue:
     """POST: the draft as typed (the compose form's Preview button targets the frame; the
     script posts here as you type). GET: an empty preview."""
-    form = PreviewForm()
+    form = preview_form()
     if not form.is_submitted():
         return _frame(_("Preview"), "")
     if not form.validate():
         return _("The preview could not be made (the form expired, or the text is too long): reload the page."), 400
+    chosen = form["preview_language"].data
+    if chosen in other_languages():
+        # The chosen language's text as typed, or the default's where it has none yet (as sent).
+        subject = (form[f"subject_{chosen}"].data or "").strip()
+        body = form[f"body_{chosen}"].data or ""
+        if subject or body.strip():
+            return _frame(subject, body)
     return _frame(form.subject.data or "", form.body.data or "")
 
 
@@ -108,7 +138,9 @@ def preview() -> ResponseReturnValue:
 @staff_required
 def saved_preview(issue_id: str) -> ResponseReturnValue:
     issue = issue_or_404(issue_id)
-    return _frame(issue.subject, issue.body_markdown)
+    # ?lang=cs: that language's copy, or the default's where the issue has none (what it sends).
+    lang = request.args.get("lang", "")
+    return _frame(*languages.text_for(issue, lang if lang in other_languages() else None))
 
 
 @bp.get("/<issue_id>")
@@ -123,6 +155,8 @@ def issue_page(issue_id: str) -> ResponseReturnValue:
         outlook_scheduled=schedule.cap_outlook(issue.scheduled_at, exclude=issue.id) if issue.scheduled_at else None,
         send_form=CapForm(prefix="now"), schedule_form=ScheduleForm(prefix="at"), action=ActionForm(),
         progress=console_ops.progress(issue.id) if issue.started_at else None,
+        issue_languages=languages.languages_of(issue), language_names=_language_names(),
+        preview_language=request.args.get("lang", ""),
     )
 
 

@@ -15,12 +15,21 @@ from portal.db import write_transaction
 from portal.extensions import db
 from portal.inputs import record_id
 from portal.mail.models import FAILED, UNCERTAIN
+from portal.mfa.reauth import fresh_auth_required
 from portal.newsletter import console_ops, issues, schedule
 from portal.newsletter.console import bp, issue_or_404, record
 from portal.newsletter.console_forms import ActionForm, CapForm, ReviewForm, ScheduleForm
 from portal.newsletter.models import Issue
 from portal.staff.access import staff_required
 from portal.templating import localtime
+
+
+def issue_path(issue_id: str) -> str:
+    """Where a stale send or schedule returns after /account/confirm: the issue's page."""
+    number = record_id(issue_id)
+    if number is None:
+        return url_for("newsletter_console.index")
+    return url_for("newsletter_console.issue_page", issue_id=number)
 
 
 def _to_issue(issue: Issue) -> ResponseReturnValue:
@@ -57,6 +66,7 @@ def _schedule_error(code: str) -> str:
 
 @bp.post("/<issue_id>/send")
 @staff_required
+@fresh_auth_required(back=issue_path)
 def send_now(issue_id: str) -> ResponseReturnValue:
     issue = issue_or_404(issue_id)
     form = CapForm(prefix="now")
@@ -99,6 +109,7 @@ def _local_to_utc(value: datetime) -> datetime:
 
 @bp.post("/<issue_id>/schedule")
 @staff_required
+@fresh_auth_required(back=issue_path)
 def schedule_issue(issue_id: str) -> ResponseReturnValue:
     issue = issue_or_404(issue_id)
     form = ScheduleForm(prefix="at")

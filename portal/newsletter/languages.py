@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from flask import current_app
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from portal.extensions import db
 from portal.newsletter.models import Issue, IssueText
@@ -29,6 +29,18 @@ def add_texts(issue: Issue, texts: Mapping[str, tuple[str, str]]) -> None:
             db.session.add(IssueText(issue_id=issue.id, language=language, subject=subject, body_markdown=body))
         else:
             existing.subject, existing.body_markdown = subject, body
+
+
+def texts_of(issue: Issue) -> dict[str, tuple[str, str]]:
+    """The issue's other languages: language -> (subject, Markdown body)."""
+    rows = db.session.scalars(select(IssueText).where(IssueText.issue_id == issue.id))
+    return {row.language: (row.subject, row.body_markdown) for row in rows}
+
+
+def remove_texts(issue: Issue, codes: list[str]) -> None:
+    """Drop the issue's text in ``codes`` (its readers then get the default's); the caller commits."""
+    if codes:
+        db.session.execute(delete(IssueText).where(IssueText.issue_id == issue.id, IssueText.language.in_(codes)))
 
 
 def text_for(issue: Issue, language: str | None) -> tuple[str, str]:

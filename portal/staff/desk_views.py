@@ -11,6 +11,7 @@ from wtforms import SelectChoice
 from portal.accounts.requestinfo import this_client
 from portal.db import utcnow
 from portal.inputs import record_id
+from portal.mfa.reauth import fresh_auth_required
 from portal.privacy import rights
 from portal.staff import casework, deadlines, desk
 from portal.staff.access import staff_required
@@ -160,8 +161,15 @@ def export(reference: str) -> ResponseReturnValue:
     return response
 
 
+def _case_path(reference: str) -> str:
+    """Where a stale erasure returns after /account/confirm: the case's page."""
+    return url_for("staff_desk.case", reference=reference)
+
+
 @bp.post("/<reference>/erase")
 @staff_required
+# The form's own password field is the re-authentication when it is filled in (casework.erase).
+@fresh_auth_required(own_check="password", back=_case_path)
 def erase(reference: str) -> ResponseReturnValue:
     found = _case_or_404(reference)
     form = EraseForm()

@@ -10,6 +10,7 @@ from flask_login import current_user
 from portal.accounts.models import User
 from portal.extensions import db
 from portal.inputs import record_id
+from portal.mfa.reauth import fresh_auth_required
 from portal.newsletter.subscriptions import SubscriptionError
 from portal.staff import access_log, people
 from portal.staff.access import staff_required
@@ -61,12 +62,21 @@ def person(look: str) -> ResponseReturnValue:
                            post_form=PostForm(formdata=None), looks=access_log.of_user(user))
 
 
+def _person_path(look: str) -> str:
+    """Where a stale action returns after /account/confirm: the person's page (or the search)."""
+    look_id = record_id(look)
+    if look_id is None:
+        return url_for("staff_people.find")
+    return url_for("staff_people.person", look=look_id)
+
+
 def _back(entry: StaffAccess) -> ResponseReturnValue:
     return redirect(url_for("staff_people.person", look=entry.id), 303)
 
 
 @bp.post("/look/<look>/sessions")
 @staff_required
+@fresh_auth_required(back=_person_path)
 def end_sessions(look: str) -> ResponseReturnValue:
     entry = _look(look)
     if not PostForm().validate_on_submit():
@@ -82,6 +92,7 @@ def end_sessions(look: str) -> ResponseReturnValue:
 
 @bp.post("/look/<look>/newsletter")
 @staff_required
+@fresh_auth_required(back=_person_path)
 def newsletter(look: str) -> ResponseReturnValue:
     entry = _look(look)
     form = NewsletterForm()
