@@ -67,11 +67,12 @@ def cookie_language() -> str | None:
 
 
 def _account_language() -> str | None:
-    from flask_login import current_user
-
-    if not current_user or not current_user.is_authenticated:
-        return None
-    return offered(getattr(current_user, "language", None))
+    # The account the login cookie already resolved to (portal.accounts.sessions), never a new
+    # look-up: the error page for a database outage is rendered in a language too, and must not
+    # need the database to choose it.
+    record = g.get("login_session")
+    user = getattr(record, "user", None) if record is not None else None
+    return offered(getattr(user, "language", None)) if user is not None else None
 
 
 def select_locale() -> str:

@@ -86,7 +86,7 @@ def test_browser_journey_over_https_across_both_hosts(prod: Environment, chromiu
         page.goto(prod.base_url + "/login")
         page.locator('input[name="email"]').fill(email)
         page.locator('input[name="password"]').fill(PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
+        page.get_by_role("button", name="Sign in", exact=True).click()
         page.wait_for_url(prod.base_url + "/account")
         # Session and consent survive switching hosts: every page, whichever host serves it.
         for i in range(8):
