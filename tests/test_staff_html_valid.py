@@ -7,7 +7,7 @@ import json
 import subprocess
 from pathlib import Path
 
-from tests.browser.test_staff_desk_browser import PERSON, STAFF, _seed
+from tests.browser.test_staff_desk_browser import CODES, PERSON, STAFF, _seed
 from tests.browser.ui_support import build_app
 from tests.test_html_valid import VNU_JAR, client_for, require_vnu, token
 
@@ -29,6 +29,9 @@ def test_console_pages_are_valid_html(tmp_path: Path) -> None:
     login = staff.get("/login").get_data(as_text=True)
     assert staff.post("/login", data={"csrf_token": token(login), "email": STAFF,
                                       "password": "correct horse battery staple 42"}).status_code in (302, 303)
+    # The seeded staff member has an authenticator: the second step with a recovery code.
+    verify = staff.get("/login/verify").get_data(as_text=True)
+    assert staff.post("/login/verify", data={"csrf_token": token(verify), "code": CODES.pop()}).status_code == 303
     pages = {}
     for path in PAGES:
         response = staff.get(path)

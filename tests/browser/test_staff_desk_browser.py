@@ -19,6 +19,17 @@ STAFF = "desk@example.org"
 PERSON = "ida@example.com"
 
 
+CODES: list[str] = []
+
+
+def _staff_sign_in(page: Any, base: str) -> None:
+    sign_in(page, base, STAFF)
+    if page.url.endswith("/login/verify"):
+        page.fill("#code", CODES.pop())
+        with page.expect_navigation():
+            page.get_by_role("button", name="Continue").click()
+
+
 def _seed(app: Any) -> None:
     from portal.db import utcnow
     from portal.extensions import db
@@ -28,7 +39,14 @@ def _seed(app: Any) -> None:
     from tests.factories import make_user
 
     with app.test_request_context("/"):
-        make_user(STAFF, password=PASSWORD, admin=True)
+        staff = make_user(STAFF, password=PASSWORD, admin=True)
+        # Staff pages need a second factor (portal.mfa.staff): an authenticator app, and a
+        # recovery code for each sign-in (each works once).
+        from portal.mfa import recovery
+        from tests.mfa_support import give_authenticator
+
+        give_authenticator(staff.id)
+        CODES[:] = recovery.generate(staff.id)
         person = make_user(PERSON, password=PASSWORD)
         now = utcnow()
         for n, days in enumerate((3, 40)):
@@ -89,7 +107,7 @@ def test_console_pages_are_accessible_fit_and_never_hide_focus(browser, site, si
     page = context.new_page()
     problems: list[str] = []
     try:
-        sign_in(page, base, STAFF)
+        _staff_sign_in(page, base)
         for name, path, action in PAGES:
             page.goto(base + path)
             if action:
@@ -112,7 +130,7 @@ def test_keyboard_only_lookup_and_reply(browser, site, smtp_server):
     context = _context(browser, viewport=VIEWPORTS["phone"])
     page = context.new_page()
     try:
-        sign_in(page, base, STAFF)
+        _staff_sign_in(page, base)
         page.goto(base + "/staff")
         _tab_to(page, "a[href='/staff/people']")
         with page.expect_navigation():
