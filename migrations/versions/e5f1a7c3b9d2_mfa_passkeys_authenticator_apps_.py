@@ -76,7 +76,7 @@ def upgrade():
     )
     with op.batch_alter_table('mfa_passkeys', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_mfa_passkeys_user_handle'), ['user_handle'], unique=False)
-        batch_op.create_index(batch_op.f('ix_mfa_passkeys_user_id'), ['user_id'], unique=False)
+        batch_op.create_index('ix_mfa_passkeys_user_created', ['user_id', 'created_at'], unique=False)
 
     op.create_table('mfa_pending_steps',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -119,7 +119,7 @@ def downgrade():
 
     op.drop_table('mfa_pending_steps')
     with op.batch_alter_table('mfa_passkeys', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_mfa_passkeys_user_id'))
+        batch_op.drop_index('ix_mfa_passkeys_user_created')
         batch_op.drop_index(batch_op.f('ix_mfa_passkeys_user_handle'))
 
     op.drop_table('mfa_passkeys')
