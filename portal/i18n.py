@@ -20,6 +20,7 @@ from babel import Locale
 from flask import Flask, current_app, g, has_request_context, request
 from flask_babel import Babel, force_locale, format_date, format_time, get_locale
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import inspect
 from werkzeug.wrappers import Response
 
 from portal import cookies
@@ -70,9 +71,12 @@ def _account_language() -> str | None:
     # The account the login cookie already resolved to (portal.accounts.sessions), never a new
     # look-up: the error page for a database outage is rendered in a language too, and must not
     # need the database to choose it.
+    # Only what is already loaded is read (the instance's own dict): after an erasure in this
+    # request the rows are gone, and reading them again would fail.
     record = g.get("login_session")
-    user = getattr(record, "user", None) if record is not None else None
-    return offered(getattr(user, "language", None)) if user is not None else None
+    user = inspect(record).dict.get("user") if record is not None else None
+    language = inspect(user).dict.get("language") if user is not None else None
+    return offered(language)
 
 
 def select_locale() -> str:
