@@ -233,15 +233,6 @@ def authenticate(raw_email: str, password: str, client: Client) -> LoginResult:
     return LoginResult(user=user, outcome="success")
 
 
-def recent_attempts(user: User, limit: int = 10) -> list[LoginAttempt]:
-    """The account page's "recent sign-ins": time, IP and result, newest first."""
-    return list(
-        db.session.scalars(
-            select(LoginAttempt).where(LoginAttempt.user_id == user.id).order_by(LoginAttempt.at.desc()).limit(limit)
-        )
-    )
-
-
 def _record_attempt(ip: str, key: str, user: User | None, outcome: str, new_hash: str | None = None) -> None:
     with write_transaction():
         if user is not None and new_hash is not None:
