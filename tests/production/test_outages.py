@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from tests.helpers import PASSWORD
-from tests.production.harness import LOGIN_LIMIT, Environment, Host
+from tests.production.harness import LOGIN_LIMIT, Environment
 from tests.production.units import wait_until
 from tests.production.visits import SIGNED_UP, confirmation_link, log_mark, login_posts, upstreams_since
 
@@ -188,6 +188,7 @@ def test_one_host_killed_mid_traffic_the_other_serves_and_nothing_is_lost(prod: 
     try:
         time.sleep(1.5)
         victim = prod.hosts[1]
+        victim_pids = victim.web_pids()
         victim.kill()
         killed_at = len(gets), len(signups)
         time.sleep(3)
@@ -206,21 +207,28 @@ def test_one_host_killed_mid_traffic_the_other_serves_and_nothing_is_lost(prod: 
     done = [a for a, s in signups if s in SIGNED_UP]
     rows = {e for (e,) in prod.sql("SELECT email FROM users WHERE email LIKE 'during-kill-%%'")}
     assert set(done) <= rows
-    wait_until(lambda: all(prod.smtp.to(a) for a in done), 30, "a confirmation email for every signup")
     survivor = prod.hosts[0]
     assert survivor.web and survivor.web.alive()
-    _bring_back(prod, victim)
+    # ...and its email: delivered, or — only for what the killed host was handing over to the
+    # relay at that instant — recorded "uncertain" for the operator (it may have arrived, so it
+    # is never resent on its own: docs/mail.md). Claimed but not yet handed over goes out from
+    # the survivor. Not one simply vanishes.
+    wait_until(lambda: not _unaccounted(prod, done), 30, "a confirmation email (or an uncertain record) per signup")
+    uncertain = _uncertain(prod)
+    # One message on the wire and, pipelined, the next already marked: per web process.
+    assert len(uncertain) <= 2 * len(victim_pids[1:]), (uncertain, _unaccounted(prod, done))
+    assert all(a in done or a.startswith("during-kill-") for a in uncertain)
 
 
-def _bring_back(env: Environment, host: Host) -> None:
-    """Start the killed host again and wait until nginx sends it requests (after fail_timeout)."""
-    host.start_web()
-    client = env.client("127.0.0.73")
+def _uncertain(env: Environment) -> set[str]:
+    return {a for (a,) in env.sql("SELECT to_addr FROM mail_deliveries WHERE status = 'uncertain' "
+                                  "AND to_addr LIKE 'during-kill-%%'")}
 
-    def served_again() -> bool:
-        mark = log_mark(env)
-        for _ in range(4):
-            client.get("/healthz")
-        return host.bind in upstreams_since(env, mark, "GET", "/healthz")
 
-    wait_until(served_again, 30, f"nginx to send requests to {host.name} again", interval=1)
+def _unaccounted(env: Environment, addresses: list[str]) -> dict[str, list[str]]:
+    """Addresses with neither a message at the sink nor an uncertain record, with their rows' statuses."""
+    uncertain = _uncertain(env)
+    missing = [a for a in addresses if a not in uncertain and not env.smtp.to(a)]
+    return {a: [f"{status} {error or ''}".strip() for status, error in
+                env.sql("SELECT status, last_error FROM mail_deliveries WHERE to_addr = %s", a)]
+            for a in missing}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from tests.production.harness import Environment
+from tests.production.harness import Environment, Host
 from tests.production.units import wait_until
 
 WRONG = "not the password at all 99"
@@ -44,3 +44,17 @@ def login_posts(env: Environment, source: str, count: int, spoof: bool = True) -
         if response.status == 429:
             assert response.header("Retry-After"), "a refusal says when to come back"
     return statuses
+
+
+def bring_back(env: Environment, host: Host) -> None:
+    """Start a killed host again and wait until nginx sends it requests (after fail_timeout)."""
+    host.start_web()
+    client = env.client("127.0.0.73")
+
+    def served_again() -> bool:
+        mark = log_mark(env)
+        for _ in range(4):
+            client.get("/healthz")
+        return host.bind in upstreams_since(env, mark, "GET", "/healthz")
+
+    wait_until(served_again, 30, f"nginx to send requests to {host.name} again", interval=1)
