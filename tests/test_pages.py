@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+import shutil
 import uuid
 
 import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.helpers import csrf_token
+from tests.helpers import Auth, csrf_token
 
 TRACE_MARKERS = ("Traceback", 'File "', "werkzeug", "sqlalchemy.exc")
 
@@ -175,3 +176,34 @@ def test_csrf_failure_without_any_cookie_explains_cookies_are_required(client):
     response = client.post("/login", data={"csrf_token": token, "email": "a@example.com", "password": "x" * 12})
     assert response.status_code == 400
     assert "Cookies are required to sign in" in response.get_data(as_text=True)
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_database_gone_under_a_signed_in_page_answers_503_with_retry_after(make_app, tmp_path, smtp, caplog):
+    """The database vanishing between two requests (a restart, a lost volume) is an outage to wait
+    out: the portal's own 503 page with Retry-After, never a traceback, and a log line that names
+    the failure without quoting the statement (whose parameters hold the session id's hash)."""
+    from portal.errors import DATABASE_RETRY_AFTER
+    from portal.extensions import db
+
+    folder = tmp_path / "volume"
+    folder.mkdir()
+    app = make_app(DATABASE_URL=f"sqlite:///{folder / 'portal.sqlite3'}")
+    client = app.test_client()
+    Auth(client, smtp).register()
+    assert client.get("/account").status_code == 200
+
+    with app.app_context():
+        db.engine.dispose()  # no open handle keeps the deleted file readable
+    shutil.rmtree(folder)
+    app.config["PROPAGATE_EXCEPTIONS"] = False
+    caplog.set_level("WARNING", logger="portal")
+    response = client.get("/account")
+    body = response.get_data(as_text=True)
+    assert response.status_code == 503
+    assert response.headers["Retry-After"] == str(DATABASE_RETRY_AFTER)
+    assert "Temporarily unavailable" in body
+    assert not any(marker in body for marker in TRACE_MARKERS)
+    lines = [r.getMessage() for r in caplog.records if "Database unavailable" in r.getMessage()]
+    assert lines and all("SELECT" not in line and "sessions" not in line for line in lines), lines
+    assert "OperationalError" in lines[0]
