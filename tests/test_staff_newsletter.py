@@ -254,8 +254,26 @@ def test_a_scheduled_issue_the_cap_refuses_at_its_time_says_why_and_is_not_retri
     db.session.commit()
     assert schedule.start_due(app) == []
     issue = db.session.get(Issue, second, populate_existing=True)
-    assert issue.started_at is None and issue.schedule_error and schedule.state(issue) == "refused"
+    assert issue.started_at is None and schedule.state(issue) == "refused"
+    # The rule is stored, not the CLI's English sentence: staff read why in their own language.
+    assert issue.schedule_error == "limit"
     assert schedule.start_due(app) == []
+
+
+def test_why_a_scheduled_issue_was_refused_reads_in_the_staff_language(make_app, smtp):
+    app = make_app()
+    client = staff_client(app)
+    with app.app_context():
+        refused, legacy = make_issue("Refused"), make_issue("Legacy")
+        _db.session.execute(update(Issue).where(Issue.id == refused).values(schedule_error="limit"))
+        # A row stored before codes: the sentence as it was, not a blank.
+        _db.session.execute(update(Issue).where(Issue.id == legacy).values(schedule_error="Refused: old words."))
+        _db.session.commit()
+    english = client.get(f"/staff/newsletter/{refused}").get_data(as_text=True)
+    assert "The monthly limit was already reached" in english and "NEWSLETTER_MONTHLY_LIMIT" not in english
+    czech = client.get(f"/staff/newsletter/{refused}?lang=cs").get_data(as_text=True)
+    assert "Měsíční limit už byl vyčerpán" in czech and "The monthly limit" not in czech
+    assert "Refused: old words." in client.get(f"/staff/newsletter/{legacy}").get_data(as_text=True)
 
 
 def test_uncertain_copies_are_reviewed_one_by_one(make_app, smtp):

@@ -143,6 +143,20 @@ def saved_preview(issue_id: str) -> ResponseReturnValue:
     return _frame(*languages.text_for(issue, lang if lang in other_languages() else None))
 
 
+def refusal_at_start(code: str) -> str:
+    """Why a scheduled issue did not start when its time came, from the code the scheduler stored
+    (older rows hold the CLI's English sentence: shown as it is)."""
+    messages = {
+        "third": _("Two issues had already started that month, and a third is never allowed."),
+        "limit": _("The monthly limit was already reached, and the issue was not scheduled as a second one "
+                   "with a reason."),
+        "reason": _("A second issue in a month needs its reason, and none was recorded."),
+        "nobody": _("Nobody was subscribed with a confirmed address."),
+        "missing": _("The issue no longer exists."),
+    }
+    return messages.get(code, code)
+
+
 @bp.get("/<issue_id>")
 @staff_required
 def issue_page(issue_id: str) -> ResponseReturnValue:
@@ -157,6 +171,7 @@ def issue_page(issue_id: str) -> ResponseReturnValue:
         progress=console_ops.progress(issue.id) if issue.started_at else None,
         issue_languages=languages.languages_of(issue), language_names=_language_names(),
         preview_language=request.args.get("lang", ""),
+        refusal=refusal_at_start(issue.schedule_error) if issue.schedule_error else "",
     )
 
 

@@ -129,7 +129,7 @@ def schedule_issue(issue_id: str) -> ResponseReturnValue:
         db.session.rollback()
         record("newsletter.schedule-refused", issue, f"monthly cap for {issues.month_of(when)}")
         db.session.commit()
-        flash(cap_message(schedule.cap_outlook(when, exclude=issue.id), str(error)), "error")
+        flash(cap_message(schedule.cap_outlook(when, exclude=issue.id), error.code), "error")
         return _to_issue(issue)
     record("newsletter.schedule", issue, f"at {when.isoformat()} (month {outlook.month})"
            + (f"; second this month: {reason}" if issue.schedule_second else ""))

@@ -26,11 +26,20 @@ MAX_BODY = 200_000
 
 
 class CapError(RuntimeError):
-    """The monthly cap forbids starting this issue; the message says when the next may go out."""
+    """The monthly cap forbids starting this issue; the message says when the next may go out.
+    ``code`` names the rule for what is stored and translated later (the message is the CLI's)."""
+
+    def __init__(self, message: str, code: str = "cap") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class IssueError(ValueError):
     """Bad input for an issue (unknown id, empty subject...)."""
+
+    def __init__(self, message: str, code: str = "invalid") -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def _zone() -> ZoneInfo:
@@ -110,11 +119,11 @@ def start_issue(issue_id: int, second_this_month: bool = False, reason: str | No
     """
     reason = (reason or "").strip() or None
     if second_this_month and not reason:
-        raise CapError("--second-this-month needs --reason TEXT: the reason is recorded.")
+        raise CapError("--second-this-month needs --reason TEXT: the reason is recorded.", "reason")
     with write_transaction("newsletter-cap"):
         issue = db.session.get(Issue, issue_id, populate_existing=True)
         if issue is None:
-            raise IssueError(f"There is no newsletter issue {issue_id}.")
+            raise IssueError(f"There is no newsletter issue {issue_id}.", "missing")
         if issue.started_at is not None:
             count = db.session.scalar(select(func.count()).select_from(Delivery).where(Delivery.issue_id == issue_id))
             return StartResult(issue_id, False, issue.cap_slot or 0, issue.started_month or "", count or 0)
@@ -126,13 +135,13 @@ def start_issue(issue_id: int, second_this_month: bool = False, reason: str | No
         if started >= HARD_MONTHLY_MAXIMUM:
             raise CapError(
                 f"Refused: {started} issues have already started sending in {month}; a third is never "
-                f"allowed. The next issue may go out from {next_at}."
+                f"allowed. The next issue may go out from {next_at}.", "third"
             )
         if started >= limit and not second_this_month:
             raise CapError(
                 f"Refused: {started} issue(s) already started sending in {month} "
                 f"(NEWSLETTER_MONTHLY_LIMIT={limit}). The next issue may go out from {next_at}; "
-                "a second one this month needs --second-this-month --reason TEXT."
+                "a second one this month needs --second-this-month --reason TEXT.", "limit"
             )
         issue.started_at = now
         issue.started_month = month
@@ -155,7 +164,7 @@ def start_issue(issue_id: int, second_this_month: bool = False, reason: str | No
         frozen = db.session.scalar(select(func.count()).select_from(Delivery).where(Delivery.issue_id == issue_id))
         if not frozen:
             # Starting would use up a slot of the monthly cap for nobody.
-            raise IssueError("Nobody is subscribed (with a confirmed address): the issue was not started.")
+            raise IssueError("Nobody is subscribed (with a confirmed address): the issue was not started.", "nobody")
         return StartResult(issue_id, True, started + 1, month, frozen or 0)
 
 

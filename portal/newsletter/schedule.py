@@ -107,9 +107,9 @@ def schedule(issue: Issue, when: datetime, second_this_month: bool, reason: str 
     reason = (reason or "").strip() or None
     outlook = cap_outlook(when, exclude=issue.id)
     if outlook.refused:
-        raise issues.CapError("third")
+        raise issues.CapError("a third issue in the month", "third")
     if outlook.needs_reason and not (second_this_month and reason):
-        raise issues.CapError("reason")
+        raise issues.CapError("a second issue needs a reason", "reason")
     issue.scheduled_at = when
     issue.schedule_second = bool(second_this_month and reason)
     issue.schedule_reason = reason if second_this_month else None
@@ -161,7 +161,8 @@ def start_due(app: Flask) -> list[int]:
         except (issues.CapError, issues.IssueError) as error:
             log.warning("Scheduled newsletter issue %d did not start: %s", issue_id, error)
             with write_transaction():
-                db.session.execute(update(Issue).where(Issue.id == issue_id).values(schedule_error=str(error)[:500]))
+                # The rule's code, not the CLI's English sentence: staff read it in their language.
+                db.session.execute(update(Issue).where(Issue.id == issue_id).values(schedule_error=error.code))
             continue
         log.info("Scheduled newsletter issue %d started", issue_id)
         started.append(issue_id)
