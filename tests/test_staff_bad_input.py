@@ -18,6 +18,13 @@ from tests.test_fuzz import FORMS, NASTY, PROBE_FOUND
 BLUEPRINTS = ("staff_desk", "staff_breaches", "staff_people", "staff_reports")
 
 
+def store_sensitive(value: str) -> bool:
+    """Values a database can treat differently (PostgreSQL refuses NUL in text, overflows integers,
+    compares Unicode by its own rules, has column lengths); the rest (markup, traversal, template
+    probes) meets the same Python code on either store."""
+    return "\x00" in value or len(value) > 30 or value.lstrip("-").isdigit() or not value.isascii()
+
+
 @pytest.fixture
 def console(app, smtp):
     person = account(app, "person@example.com")
@@ -30,8 +37,11 @@ def console(app, smtp):
     return app, staff, look.rsplit("/", 1)[1]
 
 
-def test_known_bad_values_as_staff(console, caplog):
+def test_known_bad_values_as_staff(console, caplog, backend):
     app, staff, look = console
+    # Every value on SQLite; on PostgreSQL the ones a store can treat differently (a third of the
+    # list, a third of the minutes: the suite runs on two cores).
+    values = NASTY if backend == "sqlite" else [v for v in NASTY if store_sensitive(v)]
     token = csrf_token(staff, "/staff")
     real = {"reference": "DP-CASE0001", "breach_id": "1", "look": look}
     sent = 0
@@ -40,7 +50,7 @@ def test_known_bad_values_as_staff(console, caplog):
             continue
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
             slots = [("field", f) for f in FORMS[rule.endpoint]] + [("param", a) for a in sorted(rule.arguments)]
-            for (kind, name), value in itertools.product(slots or [("none", "")], NASTY):
+            for (kind, name), value in itertools.product(slots or [("none", "")], values):
                 path = rule.rule
                 for argument in rule.arguments:
                     filled = value if (kind, name) == ("param", argument) else real[argument]
@@ -65,4 +75,4 @@ def test_known_bad_values_as_staff(console, caplog):
                     raise AssertionError(f"{rule.endpoint} signed the staff member out: {form}")
                 if kind == "none":
                     break
-    assert sent > 500
+    assert sent > (500 if backend == "sqlite" else 150)
