@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime, timedelta
+from typing import Any
 
 from flask import Flask, Request, Response, current_app, g, request, session
 from flask_babel import lazy_gettext as _l
@@ -142,7 +143,7 @@ def _load_login_early() -> None:
 
 
 def live_sessions(user: User, after: history.Cursor | None = None,
-                  size: int = history.SUMMARY_SIZE) -> history.Page[LoginSession]:
+                  size: int = history.SUMMARY_SIZE) -> history.Page[Any]:
     """The user's sessions that still count, most recently used first, ``size`` at a time."""
     return history.live_sessions(user, utcnow(), idle_timeout(), max_age(), after, size)
 
