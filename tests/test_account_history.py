@@ -115,3 +115,22 @@ def test_history_pages_need_a_sign_in(client):
     for path in ("/account/sign-ins", "/account/data/cookie-choices", "/account/data/newsletter-history"):
         response = client.get(path)
         assert response.status_code == 302 and "/login" in response.headers["Location"]
+
+
+# What each page reads, once last-seen is fresh: the person with their session in one statement,
+# then the page's own lists (BEGIN is counted where the store sends it).
+QUERIES = {"/account": 4, "/account/security": 4, "/account/sessions": 2, "/account/email": 2,
+           "/account/data": 3, "/account/sign-ins": 2}
+
+
+def test_a_signed_in_page_loads_the_person_once_and_only_what_it_shows(make_app, backend):
+    app = make_app(TEST_DELIVER_AFTER_REQUEST=False)
+    add_history(app, create_user(app, "counted@example.com"), 5)
+    client = logged_in_client(app, "counted@example.com")
+    for path, expected in QUERIES.items():
+        client.get(path)
+        with statements(app) as seen:
+            assert client.get(path).status_code == 200
+        sql = [s for s, _ in seen if not s.strip().upper().startswith(("BEGIN", "SAVEPOINT"))]
+        assert len(sql) == expected, (path, sql)
+        assert sum("WHERE login_sessions.token_hash =" in " ".join(s.split()) for s in sql) == 1, path

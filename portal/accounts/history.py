@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Select, literal, select, tuple_
+from sqlalchemy import FromClause, Select, bindparam, select, tuple_
 
 from portal.accounts.models import LoginAttempt, LoginSession, User
 from portal.consent.models import ConsentRecord
@@ -76,47 +76,67 @@ class Page(Generic[T]):
         return len(self.rows)
 
 
-def newest(statement: Select[Any], at: Any, id_: Any, after: Cursor | None, size: int) -> Page[Any]:
-    """Up to ``size`` rows of ``statement``, newest first by (``at``, ``id_``), after ``after``.
+def _pages(table: FromClause, at: str, *where: Any) -> tuple[Select[Any], Select[Any]]:
+    """The first page's statement and the "after a cursor" one, built once per list: building a
+    statement costs more than running its cached SQL. Both take ``user_id`` and ``size``; the
+    second also ``after_at`` and ``after_id``; ``where`` adds the list's own conditions.
+
+    Plain rows of the table's columns, not ORM objects: a page only shows them, and loading ten
+    objects into the session costs twice the query."""
+    column, id_ = table.c[at], table.c.id
+    statement = select(table).where(table.c.user_id == bindparam("user_id"), *where)
+    # Bound with the columns' own types: a bare aware datetime would compare as "timestamp with
+    # time zone" on PostgreSQL, a cast of the column that no index serves.
+    after = tuple_(column, id_) < tuple_(bindparam("after_at", type_=column.type),
+                                         bindparam("after_id", type_=id_.type))
+    ordered = (column.desc(), id_.desc())
+    size: Any = bindparam("size")
+    return (statement.order_by(*ordered).limit(size), statement.where(after).order_by(*ordered).limit(size))
+
+
+def newest(pages: tuple[Select[Any], Select[Any]], params: dict[str, Any], at: str, after: Cursor | None,
+           size: int) -> Page[Any]:
+    """Up to ``size`` rows of ``pages`` (see ``_pages``), newest first by (``at``, id), after ``after``.
 
     One row more than asked for tells whether there is a next page, without counting.
     """
+    params = {**params, "size": size + 1}
     if after is not None:
-        # Bound with the columns' own types: a bare aware datetime would compare as "timestamp with
-        # time zone" on PostgreSQL, a cast of the column that no index serves.
-        bound = tuple_(literal(after.at, at.type), literal(after.id, id_.type))
-        statement = statement.where(tuple_(at, id_) < bound)
-    rows = list(db.session.scalars(statement.order_by(at.desc(), id_.desc()).limit(size + 1)))
+        params.update(after_at=after.at, after_id=after.id)
+    rows = list(db.session.execute(pages[after is not None], params))
     if len(rows) <= size:
         return Page(rows, None)
     last = rows[size - 1]
-    return Page(rows[:size], Cursor(getattr(last, at.key), last.id))
+    return Page(rows[:size], Cursor(getattr(last, at), last.id))
+
+
+_SESSION_COLUMNS = LoginSession.__table__.c
+_SESSIONS = _pages(LoginSession.__table__, "last_seen_at",
+                   _SESSION_COLUMNS.last_seen_at > bindparam("idle_cut", type_=_SESSION_COLUMNS.last_seen_at.type),
+                   _SESSION_COLUMNS.created_at > bindparam("age_cut", type_=_SESSION_COLUMNS.created_at.type))
+_SIGN_INS = _pages(LoginAttempt.__table__, "at")
+_CHOICES = _pages(ConsentRecord.__table__, "decided_at")
+_CHANGES = _pages(SubscriptionEvent.__table__, "at")
 
 
 def live_sessions(user: User, now: datetime, idle: timedelta, max_age: timedelta, after: Cursor | None = None,
-                  size: int = SUMMARY_SIZE) -> Page[LoginSession]:
-    """The sessions that still count, most recently used first (expired ones are filtered in SQL)."""
-    statement = select(LoginSession).where(
-        LoginSession.user_id == user.id,
-        LoginSession.last_seen_at > now - idle,
-        LoginSession.created_at > now - max_age,
-    )
-    return newest(statement, LoginSession.last_seen_at, LoginSession.id, after, size)
+                  size: int = SUMMARY_SIZE) -> Page[Any]:
+    """The sessions that still count, most recently used first (expired ones are filtered in SQL).
+    Each list gives rows with the table's columns as attributes (``row.last_seen_at``)."""
+    params = {"user_id": user.id, "idle_cut": now - idle, "age_cut": now - max_age}
+    return newest(_SESSIONS, params, "last_seen_at", after, size)
 
 
-def sign_ins(user: User, after: Cursor | None = None, size: int = SUMMARY_SIZE) -> Page[LoginAttempt]:
+def sign_ins(user: User, after: Cursor | None = None, size: int = SUMMARY_SIZE) -> Page[Any]:
     """Sign-in attempts on the account, newest first."""
-    statement = select(LoginAttempt).where(LoginAttempt.user_id == user.id)
-    return newest(statement, LoginAttempt.at, LoginAttempt.id, after, size)
+    return newest(_SIGN_INS, {"user_id": user.id}, "at", after, size)
 
 
-def cookie_choices(user: User, after: Cursor | None = None, size: int = SUMMARY_SIZE) -> Page[ConsentRecord]:
+def cookie_choices(user: User, after: Cursor | None = None, size: int = SUMMARY_SIZE) -> Page[Any]:
     """The consent decisions made while signed in, newest first."""
-    statement = select(ConsentRecord).where(ConsentRecord.user_id == user.id)
-    return newest(statement, ConsentRecord.decided_at, ConsentRecord.id, after, size)
+    return newest(_CHOICES, {"user_id": user.id}, "decided_at", after, size)
 
 
-def newsletter_changes(user: User, after: Cursor | None = None, size: int = SUMMARY_SIZE) -> Page[SubscriptionEvent]:
+def newsletter_changes(user: User, after: Cursor | None = None, size: int = SUMMARY_SIZE) -> Page[Any]:
     """Every subscribe and unsubscribe, newest first."""
-    statement = select(SubscriptionEvent).where(SubscriptionEvent.user_id == user.id)
-    return newest(statement, SubscriptionEvent.at, SubscriptionEvent.id, after, size)
+    return newest(_CHANGES, {"user_id": user.id}, "at", after, size)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import datetime, timedelta
+from typing import Any
 
 from flask import Flask, Request, Response, current_app, g, request, session
 from flask_babel import lazy_gettext as _l
@@ -25,12 +26,12 @@ from portal.extensions import db, login_manager
 
 MAX_COOKIE_LENGTH = 128
 
-# Built once: every signed-in request runs both, and building a statement costs more than its
+# Built once: every signed-in request runs it, and building a statement costs more than its
 # cached SQL. The row and its user come in one query: every signed-in request needs both.
-_BY_TOKEN = select(LoginSession.id, LoginSession.created_at, LoginSession.last_seen_at).where(
+_BY_TOKEN = select(LoginSession).options(joinedload(LoginSession.user)).where(
     LoginSession.token_hash == bindparam("token_hash")
 )
-_WITH_USER = select(LoginSession).options(joinedload(LoginSession.user)).where(
+_BY_ID = select(LoginSession).options(joinedload(LoginSession.user)).where(
     LoginSession.id == bindparam("session_id")
 )
 
@@ -95,24 +96,28 @@ def current_session() -> LoginSession | None:
 def find_live_session(raw: str) -> LoginSession | None:
     if not raw or len(raw) > MAX_COOKIE_LENGTH:
         return None
-    # Checked and touched on connections of our own, in short transactions, before the
-    # request's session reads anything: on SQLite a commit from elsewhere after the request's
-    # first read would make the request's own later writes fail ("database is locked"), and
-    # the request's pending work is never flushed or committed from here.
-    with db.engine.connect() as connection:
-        row = connection.execute(_BY_TOKEN, {"token_hash": _hash(raw)}).first()
-    if row is None:
+    # One query for the row and its user. The request's pending work is never flushed from here.
+    with db.session.no_autoflush:
+        record = db.session.scalars(_BY_TOKEN, {"token_hash": _hash(raw)}).first()
+    if record is None:
         return None
     now = utcnow()
-    if is_expired(row, now):  # type: ignore[arg-type]
-        _touch(row.id, None)
-        return None
+    expired = is_expired(record, now)
     # Write last-seen at a coarse grain: one UPDATE a minute, not one per request.
     grain = min(60.0, current_app.config["SESSION_IDLE_TIMEOUT"] / 10)
-    if (now - row.last_seen_at).total_seconds() >= grain:
-        _touch(row.id, now)
+    if not expired and (now - record.last_seen_at).total_seconds() < grain:
+        return record
+    # Touched (or deleted) on a connection of our own, in a short transaction. On SQLite a commit
+    # from elsewhere after the request's first read makes the request's own later writes fail
+    # ("database is locked"): the read above is ended, so the request reads again after it.
+    record_id = record.id
+    _touch(record_id, None if expired else now)
+    if not (db.session.new or db.session.dirty or db.session.deleted):
+        db.session.rollback()
+    if expired:
+        return None
     with db.session.no_autoflush:
-        return db.session.scalars(_WITH_USER, {"session_id": row.id}).first()
+        return db.session.scalars(_BY_ID, {"session_id": record_id}).first()
 
 
 def _touch(record_id: int, now: datetime | None) -> None:
@@ -138,7 +143,7 @@ def _load_login_early() -> None:
 
 
 def live_sessions(user: User, after: history.Cursor | None = None,
-                  size: int = history.SUMMARY_SIZE) -> history.Page[LoginSession]:
+                  size: int = history.SUMMARY_SIZE) -> history.Page[Any]:
     """The user's sessions that still count, most recently used first, ``size`` at a time."""
     return history.live_sessions(user, utcnow(), idle_timeout(), max_age(), after, size)
 

@@ -314,9 +314,11 @@ def confirm_email_change(token: str) -> ResponseReturnValue:
 @bp.get("/account/sessions")
 @login_required
 def list_sessions() -> ResponseReturnValue:
+    # No form object: the page writes its few hidden inputs itself, and building one loaded
+    # WTForms' own catalogue for its unlabelled fields on every view.
     return render_template("accounts/sessions.html", section="sessions", after=request.args.get("after"),
                            sessions=sessions.live_sessions(current_user, _cursor(), history.PAGE_SIZE),
-                           current=sessions.current_session(), form=RevokeSessionForm(formdata=None))
+                           current=sessions.current_session())
 
 
 @bp.post("/account/sessions/revoke")

@@ -24,14 +24,21 @@ LIMITS: dict[str, tuple[str, Any]] = {
 
 
 def overview(user: Any) -> dict[str, Any]:
-    """What the security page shows about the account's second factors (a template global)."""
-    from portal.mfa import factors, passkeys, recovery, totp
+    """What the security page shows about the account's second factors (a template global).
 
+    Two queries where four would say the same: a second factor is a passkey or a confirmed
+    authenticator app (``factors.has_second_factor``), both read here anyway, and the recovery
+    codes are shown (and counted) only when there is one."""
+    from portal.mfa import passkeys, recovery, totp
+
+    keys = passkeys.of(user.id)
+    authenticator = totp.active(user.id) is not None
+    has_factor = bool(keys) or authenticator
     return {
-        "passkeys": passkeys.of(user.id),
-        "authenticator": totp.active(user.id) is not None,
-        "recovery_left": recovery.remaining(user.id),
-        "has_factor": factors.has_second_factor(user),
+        "passkeys": keys,
+        "authenticator": authenticator,
+        "recovery_left": recovery.remaining(user.id) if has_factor else 0,
+        "has_factor": has_factor,
     }
 
 

@@ -11,11 +11,14 @@ use), then drop the old key.
 from __future__ import annotations
 
 import base64
+from typing import TYPE_CHECKING
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import current_app
+
+# cryptography's OpenSSL bindings are ~8 MB of a worker's memory, and only enrolling or checking
+# an authenticator app needs them: imported at the first use, not with the app.
+if TYPE_CHECKING:
+    from cryptography.fernet import Fernet, MultiFernet
 
 INFO = b"portal.mfa.totp-secret.v1"
 
@@ -25,11 +28,17 @@ class KeyringError(ValueError):
 
 
 def derive(secret_key: str) -> Fernet:
+    from cryptography.fernet import Fernet
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
     raw = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=INFO).derive(secret_key.encode())
     return Fernet(base64.urlsafe_b64encode(raw))
 
 
 def keyring() -> MultiFernet:
+    from cryptography.fernet import MultiFernet
+
     keys = [str(current_app.config["SECRET_KEY"]), *current_app.config.get("MFA_OLD_SECRET_KEYS", [])]
     return MultiFernet([derive(key) for key in keys])
 
@@ -39,6 +48,8 @@ def encrypt(plain: str) -> str:
 
 
 def decrypt(token: str) -> str:
+    from cryptography.fernet import InvalidToken
+
     try:
         return keyring().decrypt(token.encode()).decode()
     except InvalidToken:
@@ -47,6 +58,8 @@ def decrypt(token: str) -> str:
 
 def needs_rotation(token: str) -> bool:
     """Whether ``token`` was encrypted under an old key."""
+    from cryptography.fernet import InvalidToken
+
     try:
         derive(str(current_app.config["SECRET_KEY"])).decrypt(token.encode())
     except InvalidToken:
@@ -55,6 +68,8 @@ def needs_rotation(token: str) -> bool:
 
 
 def rotate(token: str) -> str:
+    from cryptography.fernet import InvalidToken
+
     try:
         return keyring().rotate(token.encode()).decode()
     except InvalidToken:

@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable
 
 import pyotp
-import segno
 from flask import current_app
 from sqlalchemy import select, update
 
@@ -91,6 +90,8 @@ def provisioning_uri(secret: str, account_name: str) -> str:
 
 def qr_svg(uri: str, title: str) -> str:
     """The QR code as inline SVG, drawn here: no image service ever sees the secret."""
+    import segno  # only the enrolment page draws one: not in every worker's memory
+
     return str(segno.make(uri, error="m").svg_inline(scale=5, dark="#000", light="#fff", title=title))
 
 

@@ -12,7 +12,6 @@ from email.header import Header
 from email.utils import format_datetime, formataddr, make_msgid, parseaddr
 from urllib.parse import urlsplit
 
-import nh3
 from flask import current_app, has_app_context, render_template
 from markupsafe import Markup
 
@@ -34,6 +33,7 @@ _FOLD = ",\n <"
 def markdown_to_html(source: str) -> str:
     """Markdown is trusted to format, never to inject: everything goes through nh3's allow-list."""
     import markdown  # only the newsletter pages and the sender render Markdown
+    import nh3
 
     raw = markdown.markdown(source, extensions=["tables", "fenced_code", "sane_lists"], output_format="html")
     return nh3.clean(
@@ -61,6 +61,8 @@ def _own_images_only(tag: str, attribute: str, value: str) -> str | None:
 
 def markdown_to_text(source: str) -> str:
     """Markdown reads well as plain text; drop raw HTML (scripts with their content) and script links."""
+    import nh3  # only the newsletter pages and the sender: not in every worker's memory
+
     without_links = _SCRIPT_LINK.sub(r"\1", source)
     return html.unescape(nh3.clean(without_links, tags=set())).strip()
 
