@@ -15,12 +15,18 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from weakref import WeakKeyDictionary
 
 from babel import Locale
+from babel.support import NullTranslations
 from flask import Flask, current_app, g, has_request_context, request
-from flask_babel import Babel, force_locale, format_date, format_time, get_locale
+from flask_babel import Babel, Domain, force_locale, format_date, format_time, get_locale, get_translations
 from flask_babel import lazy_gettext as _l
+from jinja2 import pass_eval_context
+from jinja2.nodes import EvalContext
+from markupsafe import Markup
 from sqlalchemy import inspect
+from werkzeug.utils import cached_property
 from werkzeug.wrappers import Response
 
 from portal import cookies
@@ -29,7 +35,81 @@ from portal.security.redirects import safe_path
 TRANSLATIONS = Path(__file__).resolve().parent / "translations"
 QUERY_PARAMETER = "lang"
 
-babel = Babel()
+
+class CataloguesDomain(Domain):
+    """Flask-Babel's message domain with a shorter way to the request's catalogue.
+
+    Flask-Babel already loads each catalogue once per process (``Domain.cache``, keyed by the
+    locale's name), but reaches it through three context look-ups and a ``str(locale)`` per
+    string: 6 µs for every ``gettext``, 18 µs for a ``_()`` in a template, and a page has dozens.
+    The catalogues never change while the process runs, so the Locale object itself is the key
+    here: one ``get_locale()``, which honours ``force_locale`` (mail in the recipient's
+    language), and one dict look-up.
+    """
+
+    def __init__(self, translation_directories: list[str] | None = None, domain: str = "messages") -> None:
+        super().__init__(translation_directories, domain)
+        self.by_locale: dict[Locale, NullTranslations] = {}
+
+    def get_translations(self) -> NullTranslations:
+        locale = get_locale()
+        if locale is None:  # outside a request: Flask-Babel's untranslated catalogue
+            return super().get_translations()
+        catalogue = self.by_locale.get(locale)
+        if catalogue is None:
+            catalogue = self.by_locale[locale] = super().get_translations()
+        return catalogue
+
+
+class PortalBabel(Babel):
+    @cached_property
+    def domain_instance(self) -> Domain:
+        return CataloguesDomain(domain=self.domain)
+
+
+babel = PortalBabel()
+
+# What a template's gettext gave for a string without variables, per catalogue (weakly: the
+# untranslated catalogue outside a request is a new object each time) and autoescape setting:
+# the same catalogue and string always give the same text. Capped, in case some page translates
+# strings that are not literals.
+_RENDERED: WeakKeyDictionary[NullTranslations, tuple[dict[str, str], dict[str, str]]] = WeakKeyDictionary()
+RENDERED_CAP = 4096
+
+
+@pass_eval_context
+def template_gettext(eval_ctx: EvalContext, string: str, /, **variables: Any) -> str:
+    """``_()``, ``gettext()`` and ``{% trans %}`` in templates: what Jinja's "newstyle" gettext
+    does (Markup when autoescaping, always %-formatted, so ``%%`` reads as ``%``), without its
+    two extra context calls, and remembered for a string without variables."""
+    catalogue = get_translations()
+    if variables or type(string) is not str:
+        return _markup(eval_ctx, catalogue.ugettext(string)) % variables
+    memos = _RENDERED.get(catalogue)
+    if memos is None:
+        memos = _RENDERED[catalogue] = ({}, {})
+    memo = memos[bool(eval_ctx.autoescape)]
+    rendered = memo.get(string)
+    if rendered is None:
+        rendered = _markup(eval_ctx, catalogue.ugettext(string)) % {}
+        if len(memo) < RENDERED_CAP:
+            memo[string] = rendered
+    return rendered
+
+
+@pass_eval_context
+def template_ngettext(eval_ctx: EvalContext, singular: str, plural: str, num: int, /, **variables: Any) -> str:
+    """``ngettext()`` and ``{% trans count=... %}``: Jinja's newstyle ngettext (``num`` is a
+    variable too), on the cheaper catalogue look-up."""
+    variables.setdefault("num", num)
+    return _markup(eval_ctx, get_translations().ungettext(singular, plural, num)) % variables
+
+
+def _markup(eval_ctx: EvalContext, text: str) -> str:
+    # As Jinja does: the msgid is template source and its translation is trusted like it; the
+    # variables are escaped by Markup's % formatting.
+    return Markup(text) if eval_ctx.autoescape else text  # noqa: S704 - the catalogue's text
+
 
 # Messages of the form libraries that do not pass through WTForms' translations (Flask-WTF's
 # CSRF errors): the error summary and the inline errors show them translated.
@@ -162,6 +242,8 @@ def init_app(app: Flask) -> None:
     # WTForms' own messages ("This field is required.") in the page's language.
     app.config.setdefault("WTF_I18N_ENABLED", True)
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
+    # Flask-Babel installed Jinja's wrappers around its own look-up; these do the same, cheaper.
+    app.jinja_env.globals.update(gettext=template_gettext, _=template_gettext, ngettext=template_ngettext)
     # {% trans %} blocks span lines in the templates; their msgids are the trimmed text.
     app.jinja_env.policies["ext.i18n.trimmed"] = True
     app.jinja_env.filters["library_message"] = library_message
