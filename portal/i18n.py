@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -20,7 +21,7 @@ from weakref import WeakKeyDictionary
 from babel import Locale
 from babel.support import NullTranslations
 from flask import Flask, current_app, g, has_request_context, request
-from flask_babel import Babel, Domain, force_locale, format_date, format_time, get_locale, get_translations
+from flask_babel import Babel, Domain, force_locale, format_date, format_time, get_locale
 from flask_babel import lazy_gettext as _l
 from jinja2 import pass_eval_context
 from jinja2.nodes import EvalContext
@@ -43,28 +44,48 @@ class CataloguesDomain(Domain):
     locale's name), but reaches it through three context look-ups and a ``str(locale)`` per
     string: 6 µs for every ``gettext``, 18 µs for a ``_()`` in a template, and a page has dozens.
     The catalogues never change while the process runs, so the Locale object itself is the key
-    here: one ``get_locale()``, which honours ``force_locale`` (mail in the recipient's
-    language), and one dict look-up.
+    here, found with one context look-up.
     """
 
     def __init__(self, translation_directories: list[str] | None = None, domain: str = "messages") -> None:
         super().__init__(translation_directories, domain)
         self.by_locale: dict[Locale, NullTranslations] = {}
+        # The last hit, as one tuple (read atomically by the worker's threads): mostly one
+        # language per process, and an identity test is cheaper than Locale.__eq__.
+        self.last: tuple[Locale | None, NullTranslations] = (None, NullTranslations())
 
     def get_translations(self) -> NullTranslations:
-        locale = get_locale()
+        locale = _request_locale() or get_locale()
         if locale is None:  # outside a request: Flask-Babel's untranslated catalogue
             return super().get_translations()
+        last = self.last
+        if last[0] is locale:
+            return last[1]
         catalogue = self.by_locale.get(locale)
         if catalogue is None:
             catalogue = self.by_locale[locale] = super().get_translations()
+        self.last = (locale, catalogue)
         return catalogue
+
+
+def _request_locale() -> Locale | None:
+    """The locale Flask-Babel 4 already chose for this request (``get_locale()`` keeps it in
+    ``g._flask_babel.babel_locale``, ``force_locale`` swaps it for the block): one context
+    look-up where ``get_locale()`` takes three. None before the first choice, which
+    ``get_locale()`` then makes. tests/test_i18n_lookup.py holds it to force_locale."""
+    try:
+        return g._flask_babel.babel_locale
+    except (AttributeError, RuntimeError):  # nothing chosen yet; no app context
+        return None
+
+
+DOMAIN = CataloguesDomain()
 
 
 class PortalBabel(Babel):
     @cached_property
     def domain_instance(self) -> Domain:
-        return CataloguesDomain(domain=self.domain)
+        return DOMAIN  # the portal's one domain, "messages" (BABEL_DOMAIN is not set)
 
 
 babel = PortalBabel()
@@ -82,7 +103,7 @@ def template_gettext(eval_ctx: EvalContext, string: str, /, **variables: Any) ->
     """``_()``, ``gettext()`` and ``{% trans %}`` in templates: what Jinja's "newstyle" gettext
     does (Markup when autoescaping, always %-formatted, so ``%%`` reads as ``%``), without its
     two extra context calls, and remembered for a string without variables."""
-    catalogue = get_translations()
+    catalogue = DOMAIN.get_translations()
     if variables or type(string) is not str:
         return _markup(eval_ctx, catalogue.ugettext(string)) % variables
     memos = _RENDERED.get(catalogue)
@@ -102,7 +123,7 @@ def template_ngettext(eval_ctx: EvalContext, singular: str, plural: str, num: in
     """``ngettext()`` and ``{% trans count=... %}``: Jinja's newstyle ngettext (``num`` is a
     variable too), on the cheaper catalogue look-up."""
     variables.setdefault("num", num)
-    return _markup(eval_ctx, get_translations().ungettext(singular, plural, num)) % variables
+    return _markup(eval_ctx, DOMAIN.get_translations().ungettext(singular, plural, num)) % variables
 
 
 def _markup(eval_ctx: EvalContext, text: str) -> str:
@@ -188,6 +209,7 @@ def language_of(user: Any = None, language: str | None = None) -> Iterator[str]:
         yield code
 
 
+@cache  # codes come from LANGUAGES, and CLDR's names do not change while the process runs
 def language_name(code: str) -> str:
     """A language's name in that language ("čeština", "English"), for the switcher."""
     name = Locale.parse(code).get_display_name(code) or code
