@@ -233,7 +233,10 @@ def localtime(value: datetime | date | None, fmt: str = "datetime") -> str:
 
 def vary(response: Response) -> Response:
     if g.pop("portal_locale_negotiated", False):
-        response.vary.update(("Accept-Language", "Cookie"))
+        if "Vary" in response.headers:
+            response.vary.update(("Accept-Language", "Cookie"))  # merged with what is there
+        else:  # the usual case, without parsing and re-serialising a header set
+            response.headers["Vary"] = "Accept-Language, Cookie"
     return response
 
 
