@@ -180,7 +180,16 @@ def _account_language() -> str | None:
     return offered(language)
 
 
-def select_locale() -> str:
+def select_locale() -> Locale:
+    return _locale(_select_language())
+
+
+@cache  # one Locale per code (from LANGUAGES): Flask-Babel would parse the code on every request
+def _locale(code: str) -> Locale:
+    return Locale.parse(code)
+
+
+def _select_language() -> str:
     if not has_request_context():
         return default_language()
     # The page's language depends on these headers: caches must keep one copy per value.

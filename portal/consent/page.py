@@ -62,7 +62,10 @@ def tags_of(services: tuple[registry.Service, ...], granted: frozenset[str]) -> 
 
 def allow_granted_sources() -> None:
     """before_request: widen the CSP by exactly the hosts of the granted services."""
-    for service in tags_for(state.granted_categories(), state.services_off()).services:
+    granted = state.granted_categories()
+    if not granted:  # no decision, or nothing optional granted: the base policy
+        return
+    for service in tags_for(granted, state.services_off()).services:
         for directive, sources in service.csp:
             allow_source(directive, *sources)
 
