@@ -40,6 +40,7 @@ NONCE_SLOT = "\x00csp-nonce\x00"
 MAX_ENTRIES = 256
 MAX_PATH = 300
 STORED_HEADERS = frozenset({"content-type", "content-length"})
+FLASHES = 'class="flashes"'  # base.html's container of flashed messages
 
 Key = tuple[str, str, str, str, bool, str]
 
@@ -83,7 +84,11 @@ def keep(response: Response) -> Response:
     if (len(cache) >= MAX_ENTRIES or response.status_code != 200 or response.mimetype != "text/html"
             or response.is_streamed or any(name.lower() not in STORED_HEADERS for name, _ in response.headers.items())):
         return response
+    if set(session) - {"csrf_token"} or current_user.is_authenticated:
+        return response  # the view signed someone in or kept something for them
     shell = response.get_data(as_text=True)
+    if FLASHES in shell:
+        return response  # a message the view flashed and showed at once: this visitor's
     if nonce := g.get("csp_nonce"):
         shell = shell.replace(nonce, NONCE_SLOT)
     if token := g.get("csrf_token"):

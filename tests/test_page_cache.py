@@ -122,6 +122,20 @@ def test_a_flashed_message_is_shown_to_its_visitor_only(vendors_app):
     assert all("Only for this visitor" not in shell for shell in _kept(vendors_app).values())
 
 
+def test_a_message_a_view_flashes_and_shows_at_once_is_not_kept(vendors_app, monkeypatch):
+    from flask import flash
+
+    from portal.main import views
+
+    def home() -> str:
+        flash("Shown at once")
+        return views.render_template("main/home.html")
+
+    monkeypatch.setitem(vendors_app.view_functions, "main.home", home)
+    assert "Shown at once" in vendors_app.test_client().get("/").get_data(as_text=True)
+    assert _kept(vendors_app) == {}
+
+
 def test_signed_in_people_and_decided_visitors_get_their_own_pages(vendors_app, smtp):
     anonymous = vendors_app.test_client().get("/").get_data(as_text=True)
     assert "Create an account" in anonymous
