@@ -194,7 +194,9 @@ def _select_language() -> str:
         return default_language()
     # The page's language depends on these headers: caches must keep one copy per value.
     g.portal_locale_negotiated = True
-    chosen = offered(request.args.get(QUERY_PARAMETER)) or cookie_language() or _account_language()
+    # (No query string, no ?lang=: the usual case, without parsing one.)
+    asked = offered(request.args.get(QUERY_PARAMETER)) if request.query_string else None
+    chosen = asked or cookie_language() or _account_language()
     if chosen:
         return chosen
     return request.accept_languages.best_match(languages()) or default_language()

@@ -47,19 +47,19 @@ Key = tuple[str, str, str, str, bool, str]
 
 def _key() -> Key | None:
     """This request's page key, or None when its page may differ from a stranger's."""
-    app = current_app
-    if request.method != "GET" or request.endpoint not in ENDPOINTS or app.jinja_env.auto_reload:
+    app, req = current_app, request._get_current_object()  # type: ignore[attr-defined]
+    if req.method != "GET" or req.endpoint not in ENDPOINTS or app.jinja_env.auto_reload:
         return None
     production = bool(app.config["PRODUCTION"])
     session_cookie = app.config["SESSION_COOKIE_NAME"]
-    if not set(request.cookies) <= {session_cookie, cookies.LANGUAGE.name(production)}:
+    if not set(req.cookies) <= {session_cookie, cookies.LANGUAGE.name(production)}:
         return None  # signed in, a consent decision, anything else: rendered for this request
-    if session_cookie in request.cookies and set(session) - {"csrf_token"}:
+    if session_cookie in req.cookies and set(session) - {"csrf_token"}:
         return None  # a flashed message, a second step under way, ...
-    if current_user.is_authenticated or len(request.full_path) > MAX_PATH:
+    full_path = req.full_path
+    if current_user.is_authenticated or len(full_path) > MAX_PATH:
         return None
-    return (request.host, request.script_root, request.full_path, current_language(),
-            consent_page.gpc_signal(), registry.revision())
+    return (req.host, req.script_root, full_path, current_language(), consent_page.gpc_signal(), registry.revision())
 
 
 def serve() -> Response | None:
