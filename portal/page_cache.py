@@ -4,13 +4,16 @@ with only this response's CSRF token and CSP nonce put in.
 
 Such a page is the same for every visitor in the same situation, and rendering it (templates,
 forms, the consent context) was most of its time. A page is kept or served only when the request
-carries no cookie but Flask's session and the language choice, the session holds nothing but the
-CSRF secret (no flashed message, no sign-in, no second step), nobody is signed in, the method is
-GET and templates are not reloaded. Everything else the page reads is in the key: address with
-query string, host, script root, language, Global Privacy Control and the consent registry's
-revision. A kept copy holds slots where the token and nonce were, so it holds nothing of the
-visitor whose request rendered it; everything per request (the session cookie with its CSRF
-secret, security headers, Vary, metrics) still runs for each response.
+carries no cookie but Flask's session, the language choice and a consent decision, the session
+holds nothing but the CSRF secret (no flashed message, no sign-in, no second step), nobody is
+signed in, the method is GET and templates are not reloaded. Everything else the page reads is
+in the key: address with query string, host, script root, language, Global Privacy Control, the
+consent registry's revision and what the visitor's decision grants (a decision for an older
+revision, and the cookie page, which shows the decision itself, get a page of their own).
+
+A kept copy holds slots where the token and nonce were, so it holds nothing of the visitor whose
+request rendered it; everything per request (the session cookie with its CSRF secret, security
+headers and CSP, Vary, metrics) still runs for each response.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from markupsafe import escape
 
 from portal import cookies
 from portal.consent import page as consent_page
-from portal.consent import registry
+from portal.consent import registry, state
 from portal.i18n import current_language
 from portal.security.headers import csp_nonce
 
@@ -42,7 +45,7 @@ MAX_PATH = 300
 STORED_HEADERS = frozenset({"content-type", "content-length"})
 FLASHES = 'class="flashes"'  # base.html's container of flashed messages
 
-Key = tuple[str, str, str, str, bool, str]
+Key = tuple[str, str, str, str, bool, str, "tuple[tuple[str, ...], tuple[str, ...]] | None"]
 
 
 def _key() -> Key | None:
@@ -52,14 +55,24 @@ def _key() -> Key | None:
         return None
     production = bool(app.config["PRODUCTION"])
     session_cookie = app.config["SESSION_COOKIE_NAME"]
-    if not set(req.cookies) <= {session_cookie, cookies.LANGUAGE.name(production)}:
-        return None  # signed in, a consent decision, anything else: rendered for this request
-    if session_cookie in req.cookies and set(session) - {"csrf_token"}:
+    names = set(req.cookies)
+    if not names <= {session_cookie, cookies.LANGUAGE.name(production), state.cookie_name(production)}:
+        return None  # signed in, a remembered device, anything else: rendered for this request
+    if session_cookie in names and set(session) - {"csrf_token"}:
         return None  # a flashed message, a second step under way, ...
     full_path = req.full_path
     if current_user.is_authenticated or len(full_path) > MAX_PATH:
         return None
-    return (req.host, req.script_root, full_path, current_language(), consent_page.gpc_signal(), registry.revision())
+    choice = None
+    if state.cookie_name(production) in names:
+        # A consent decision: pages differ only by what it grants (the tags). The cookie page
+        # shows the decision itself, and a banner back after a revision names its date.
+        decision = state.current_decision()
+        if decision is None or req.endpoint == "consent.cookies":
+            return None
+        choice = (tuple(sorted(decision.granted)), tuple(sorted(decision.off)))
+    return (req.host, req.script_root, full_path, current_language(), consent_page.gpc_signal(),
+            registry.revision(), choice)
 
 
 def serve() -> Response | None:

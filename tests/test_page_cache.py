@@ -152,6 +152,33 @@ def test_signed_in_people_and_decided_visitors_get_their_own_pages(vendors_app, 
     assert all("kept@example.com" not in shell for shell in _kept(vendors_app).values())
 
 
+def test_visitors_with_the_same_decision_share_a_page_with_their_own_nonce(vendors_app):
+    accepted_a, accepted_b, rejected = (vendors_app.test_client() for _ in range(3))
+    decide(accepted_a, "accept_all")
+    decide(accepted_b, "accept_all")
+    decide(rejected, "reject_all")
+    for client in (accepted_a, accepted_b, rejected):
+        client.get("/")  # the "choice saved" message, shown once
+    page_a = accepted_a.get("/login")
+    with renders(vendors_app) as rendered:
+        page_b = accepted_b.get("/login")
+    assert rendered == []
+    html_b = page_b.get_data(as_text=True)
+    assert 'id="consent-banner"' not in html_b and 'data-consent-service="ga4"' in html_b
+    assert f'nonce="{nonce_of(page_b)}" data-consent-service="ga4"' in html_b and nonce_of(page_a) not in html_b
+    assert "googletagmanager.com" in page_b.headers["Content-Security-Policy"]  # widened per response
+    with renders(vendors_app) as rendered:
+        html_r = rejected.get("/login").get_data(as_text=True)
+    assert rendered and "data-consent-service" not in html_r and 'id="consent-banner"' not in html_r
+    # The cookie page shows the decision itself (its reference): always the visitor's own.
+    ids = []
+    for client in (accepted_a, accepted_b):
+        cookies_page = client.get("/cookies").get_data(as_text=True)
+        ids.append(re.search(r"<code>([0-9a-f]{32})</code>", cookies_page).group(1))
+    assert ids[0] != ids[1]
+    assert all(i not in shell for i in ids for shell in _kept(vendors_app).values())
+
+
 def test_only_plain_successful_pages_are_kept_and_the_cap_holds(vendors_app, monkeypatch):
     client = vendors_app.test_client()
     assert client.post("/login", data={}).status_code == 400  # a POST: never kept
