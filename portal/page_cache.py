@@ -38,8 +38,8 @@ KEY = "page_cache_key"
 # No page text has a NUL, and markupsafe never writes one.
 TOKEN_SLOT = "\x00csrf-token\x00"  # noqa: S105 - a placeholder, not a secret
 NONCE_SLOT = "\x00csp-nonce\x00"
-# One per page, language and query string people use: a handful. Past the cap (query strings
-# someone varies on purpose) pages are rendered as before, not kept.
+# One per page, language, decision and query string people use: a few dozen. Reaching the cap
+# (query strings or hosts someone varies on purpose) empties it.
 MAX_ENTRIES = 256
 MAX_PATH = 300
 STORED_HEADERS = frozenset({"content-type", "content-length"})
@@ -94,7 +94,7 @@ def keep(response: Response) -> Response:
     if key is None or g.pop("page_cache_hit", False):
         return response
     cache: dict[Key, str] = current_app.extensions[CACHE]
-    if (len(cache) >= MAX_ENTRIES or response.status_code != 200 or response.mimetype != "text/html"
+    if (response.status_code != 200 or response.mimetype != "text/html"
             or response.is_streamed or any(name.lower() not in STORED_HEADERS for name, _ in response.headers.items())):
         return response
     if set(session) - {"csrf_token"} or current_user.is_authenticated:
@@ -106,6 +106,8 @@ def keep(response: Response) -> Response:
         shell = shell.replace(nonce, NONCE_SLOT)
     if token := g.get("csrf_token"):
         shell = shell.replace(str(escape(token)), TOKEN_SLOT)
+    if len(cache) >= MAX_ENTRIES:
+        cache.clear()  # someone varying query strings or hosts: start afresh, the pages people use come back
     cache[key] = shell
     return response
 
