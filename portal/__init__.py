@@ -10,7 +10,7 @@ from flask import Flask
 
 from portal import config as config_module
 from portal import db as db_module
-from portal import errors, i18n, log, metrics, ratelimit, static_files, templating
+from portal import errors, i18n, log, metrics, page_cache, ratelimit, session_cookie, static_files, templating
 from portal import extensions as ext
 from portal.config import ConfigError
 from portal.security import audit as security_audit
@@ -59,6 +59,7 @@ def apply_proxy_fix(app: Flask) -> None:
 
 
 def register_extensions(app: Flask) -> None:
+    session_cookie.init_app(app)
     ext.db.init_app(app)
     db_module.init_app(app)
     ext.migrate.init_app(app, ext.db, directory=str(Path(__file__).resolve().parent.parent / "migrations"))
@@ -80,6 +81,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(main_bp)
     for area in (mail, accounts, consent, newsletter, privacy, staff, mfa, ops, language):
         area.init_app(app)
+    # Last: its before_request hook must run after every other one, its after_request first.
+    page_cache.init_app(app)
 
 
 def register_errorhandlers(app: Flask) -> None:

@@ -48,6 +48,9 @@ LATENCY = Histogram("portal_http_request_duration_seconds", "Time to answer a re
 LOGINS = Counter("portal_login_attempts", "POST /login outcomes", ["outcome"])
 
 bp = Blueprint("metrics", __name__)
+# The labelled series per (endpoint, method, status), as prometheus_client advises: labels() takes
+# a lock and builds its key on every call. Endpoints, methods and statuses are few.
+_CHILDREN: dict[tuple[str, str, int], tuple[Any, Any]] = {}
 
 
 def _endpoint() -> str:
@@ -64,10 +67,14 @@ def _count(response: Response) -> Response:
     if endpoint == "metrics.scrape":
         return response
     method = request.method if request.method in ("GET", "POST", "HEAD") else "other"
-    REQUESTS.labels(endpoint, method, str(response.status_code)).inc()
+    key = (endpoint, method, response.status_code)
+    children = _CHILDREN.get(key)
+    if children is None:
+        children = _CHILDREN[key] = (REQUESTS.labels(endpoint, method, str(key[2])), LATENCY.labels(endpoint, method))
+    children[0].inc()
     started = g.get("metrics_started")
     if started is not None:
-        LATENCY.labels(endpoint, method).observe(time.perf_counter() - started)
+        children[1].observe(time.perf_counter() - started)
     if endpoint == "accounts.login" and method == "POST" and response.status_code == 429 \
             and not g.get("metrics_login_recorded"):
         LOGINS.labels("rate_limited").inc()

@@ -9,10 +9,11 @@ from portal.i18n import N_
 
 def init_app(app: Flask) -> None:
     from portal import personal_data
-    from portal.consent import audit, models, page, registry, service
+    from portal.consent import audit, banner, models, page, registry, service
     from portal.consent.views import bp
 
     registry.init_app(app)  # validates the configured services; a bad one stops start-up
+    banner.init_app(app)
     app.register_blueprint(bp)
     audit.init_app(app)
     templating.register_fragment(app, "head", "consent/_head.html")

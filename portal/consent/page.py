@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from flask import current_app, has_request_context, request
@@ -23,7 +24,6 @@ class Tags:
 @dataclass(frozen=True)
 class PageConsent:
     show_banner: bool
-    banner: texts.Banner
     buttons: tuple[tuple[str, str], ...]
     decision: state.Decision | None
     tags: Tags
@@ -39,6 +39,12 @@ class PageConsent:
     labels: Mapping[str, tuple[str, str]] = field(default_factory=dict)
     prefill: frozenset[str] = frozenset()
     prefill_off: frozenset[str] = frozenset()
+    revision: str = ""  # of the registry the banner describes
+
+    @cached_property
+    def banner(self) -> texts.Banner:
+        # Only when the banner is rendered, which for most requests is a copy (portal.consent.banner).
+        return texts.banner(registry.registry(), current_app.config["SITE_NAME"])
 
 
 def tags_for(granted: frozenset[str], off: frozenset[str] = frozenset()) -> Tags:
@@ -56,7 +62,10 @@ def tags_of(services: tuple[registry.Service, ...], granted: frozenset[str]) -> 
 
 def allow_granted_sources() -> None:
     """before_request: widen the CSP by exactly the hosts of the granted services."""
-    for service in tags_for(state.granted_categories(), state.services_off()).services:
+    granted = state.granted_categories()
+    if not granted:  # no decision, or nothing optional granted: the base policy
+        return
+    for service in tags_for(granted, state.services_off()).services:
         for directive, sources in service.csp:
             allow_source(directive, *sources)
 
@@ -92,7 +101,6 @@ def context() -> dict[str, Any]:
             # Global Privacy Control already said no: no banner, nothing optional loads.
             show_banner=(decision is None and not gpc and bool(reg.services)
                          and request.endpoint != "consent.cookies"),
-            banner=texts.banner(reg, current_app.config["SITE_NAME"]),
             buttons=texts.BUTTONS,
             decision=decision,
             tags=tags_for(state.granted_categories(), state.services_off()),
@@ -105,5 +113,6 @@ def context() -> dict[str, Any]:
             labels=registry.CATEGORIES,
             prefill=previous.granted if previous is not None else frozenset(),
             prefill_off=previous.off if previous is not None else frozenset(),
+            revision=reg.revision,
         )
     }

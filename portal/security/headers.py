@@ -71,20 +71,27 @@ def content_security_policy() -> str:
 
 def apply_headers(response: Response) -> Response:
     headers = response.headers
-    headers["Content-Security-Policy"] = content_security_policy()
-    present = {name.lower() for name, _ in headers.items()}  # one pass, not one per header set below
+    # One pass over the headers, not a look-up per header below: werkzeug answers a missing
+    # header by raising (and catching) an exception.
+    present = {name.lower() for name, _ in headers.items()}
+    if "content-security-policy" in present:
+        headers["Content-Security-Policy"] = content_security_policy()
+    else:
+        headers.add("Content-Security-Policy", content_security_policy())
     for name, value in _FIXED_HEADERS:
         if name.lower() not in present:
             headers.add(name, value)
-    if current_app.config["PRODUCTION"]:
-        headers.setdefault("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
-    if "Set-Cookie" in headers or _personal():
+    if current_app.config["PRODUCTION"] and "strict-transport-security" not in present:
+        headers.add("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+    if "cache-control" in present:
+        return response
+    if "set-cookie" in present or _personal():
         # Personal pages and cookie-setting responses are never stored, by any cache.
-        headers.setdefault("Cache-Control", "no-store")
+        headers.add("Cache-Control", "no-store")
     elif response.mimetype == "text/html":
         # Public pages: the browser may keep them (so back/forward cache works) but asks again
         # before reusing one, and no shared cache stores them (the banner and CSRF token vary).
-        headers.setdefault("Cache-Control", "private, no-cache")
+        headers.add("Cache-Control", "private, no-cache")
     return response
 
 

@@ -1,0 +1,72 @@
+"""The cheaper catalogue look-up (portal.i18n.CataloguesDomain, template_gettext) gives what
+Flask-Babel and Jinja's own gettext give: the request's language, the forced one inside
+``force_locale``/``language_of``, and the same escaping and %-formatting."""
+
+from __future__ import annotations
+
+from weakref import WeakKeyDictionary
+
+from flask import render_template_string
+from flask_babel import force_locale, gettext, ngettext
+from markupsafe import Markup
+
+from portal.i18n import language_of
+
+
+def test_python_gettext_follows_force_locale_and_comes_back(app):
+    with app.test_request_context("/?lang=cs"):
+        assert gettext("Cookie policy") == "Zásady používání cookies"
+        with force_locale("en"):
+            assert gettext("Cookie policy") == "Cookie policy"
+        assert gettext("Cookie policy") == "Zásady používání cookies"
+        with language_of(language="en"):
+            assert gettext("Cookie policy") == "Cookie policy"
+        assert gettext("Cookie policy") == "Zásady používání cookies"
+    with app.test_request_context("/?lang=en"):
+        assert gettext("Cookie policy") == "Cookie policy"
+        with force_locale("cs"):
+            assert gettext("Cookie policy") == "Zásady používání cookies"
+
+
+def test_outside_a_request_strings_are_untranslated(app):
+    with app.app_context():
+        assert gettext("Cookie policy") == "Cookie policy"
+    assert gettext("Cookie policy") == "Cookie policy"
+
+
+def test_templates_follow_force_locale_with_the_remembered_strings(app):
+    source = "{{ _('Cookie policy') }}|{% trans %}Cookie policy{% endtrans %}|{{ gettext('Cookie policy') }}"
+    with app.test_request_context("/?lang=cs"):
+        czech = "|".join(["Zásady používání cookies"] * 3)
+        assert render_template_string(source) == czech
+        with force_locale("en"):
+            assert render_template_string(source) == "Cookie policy|Cookie policy|Cookie policy"
+        assert render_template_string(source) == czech  # the remembered Czech, not the English
+
+
+def test_template_gettext_escapes_and_formats_as_jinja_does(app):
+    with app.test_request_context("/?lang=en"):
+        # Always a format string: %% reads as %, with or without variables.
+        assert render_template_string("{{ _('100%% sure') }}") == "100% sure"
+        assert render_template_string("{{ _('%(a)s%%', a='<b>') }}") == "&lt;b&gt;%"
+        assert render_template_string("{{ _('%(a)s', a=m) }}", m=Markup("<i>x</i>")) == "<i>x</i>"
+        # Twice: the second comes from what was remembered.
+        assert render_template_string("{{ _('<b>') }}{{ _('<b>') }}") == "<b><b>"  # msgids are template markup
+        plural = "{% trans n=3 %}{{ n }} item{% pluralize %}{{ n }} items{% endtrans %}"
+        assert render_template_string(plural) == "3 items"
+        assert render_template_string("{{ ngettext('%(num)s item', '%(num)s items', 1) }}") == "1 item"
+        assert ngettext("%(num)s item", "%(num)s items", 2) == "2 items"
+    with app.test_request_context("/?lang=cs"):
+        text = app.jinja_env.from_string("{{ _('Cookie policy') }}").render()  # no autoescape
+        assert text == "Zásady používání cookies" and not isinstance(text, Markup)
+
+
+def test_the_remembered_strings_are_capped(app, monkeypatch):
+    from portal import i18n
+
+    monkeypatch.setattr(i18n, "RENDERED_CAP", 2)
+    monkeypatch.setattr(i18n, "_RENDERED", WeakKeyDictionary())
+    with app.test_request_context("/?lang=en"):
+        for n in range(5):
+            assert render_template_string("{{ _(s) }}", s=f"text {n}") == f"text {n}"
+    assert all(len(memo) <= 2 for memos in i18n._RENDERED.values() for memo in memos)
