@@ -50,7 +50,7 @@ Key = tuple[str, str, str, str, bool, str, "tuple[tuple[str, ...], tuple[str, ..
 
 def _key() -> Key | None:
     """This request's page key, or None when its page may differ from a stranger's."""
-    app, req = current_app, request._get_current_object()  # type: ignore[attr-defined]
+    app, req = current_app, request
     if req.method != "GET" or req.endpoint not in ENDPOINTS or app.jinja_env.auto_reload:
         return None
     production = bool(app.config["PRODUCTION"])

@@ -20,7 +20,6 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterable
-from functools import wraps
 from typing import Any
 
 from flask import Flask, current_app, render_template, request
@@ -157,20 +156,6 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(RateLimitExceeded, handle_rate_limited)
     if not (app.config.get("RATELIMIT_DEFAULT") or app.config.get("RATELIMIT_APPLICATION")):
         limiter.request_filter(_no_limit_applies)
-        # The filter runs only after Flask-Limiter has worked out the request's exemption scopes
-        # and limits (4 % of an anonymous page): ask it first, before the limiter's hook at all.
-        hooks = app.before_request_funcs.get(None, [])
-        if limiter._check_request_limit in hooks:
-            hooks[hooks.index(limiter._check_request_limit)] = _unless_no_limit_applies(limiter._check_request_limit)
-
-
-def _unless_no_limit_applies(check: Callable[[], None]) -> Callable[[], None]:
-    @wraps(check)
-    def check_request_limit() -> None:
-        if not _no_limit_applies():
-            check()
-
-    return check_request_limit
 
 
 def _no_limit_applies() -> bool:
