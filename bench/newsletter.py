@@ -33,7 +33,6 @@ import sys
 import tempfile
 import time
 import tracemalloc
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -44,6 +43,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import insert  # noqa: E402
 
+from bench import throwaway  # noqa: E402
 from portal import create_app  # noqa: E402
 from portal.accounts.models import User  # noqa: E402
 from portal.db import utcnow  # noqa: E402
@@ -104,19 +104,8 @@ def sink() -> Iterator[int]:
 @contextmanager
 def throwaway_postgres(server_url: str = DEFAULT_POSTGRES) -> Iterator[str]:
     """A PostgreSQL database created for this run on ``server_url``'s server, dropped afterwards."""
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    base = make_url(server_url)
-    admin = base.set(drivername="postgresql").render_as_string(hide_password=False)
-    name = f"portal_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield base.set(drivername="postgresql+psycopg", database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with throwaway.throwaway_postgres(server_url) as url:
+        yield url
 
 
 def settings(port: int, database_url: str | None, folder: Path, **overrides: Any) -> dict[str, Any]:

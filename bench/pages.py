@@ -49,15 +49,17 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
-import uuid
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.throwaway import throwaway_postgres  # noqa: E402
+
 PEERS = ROOT / "bench" / "peers"
 PYTHON = Path(sys.executable)
 BIN = PYTHON.parent
@@ -231,23 +233,6 @@ def start_allauth(cache: Path, conf: Path, work: Path, refresh: bool, gunicorn_p
 
 
 # --- the portal --------------------------------------------------------------------------------
-
-
-@contextmanager
-def throwaway_postgres(server_url: str) -> Iterator[str]:
-    import psycopg
-    from sqlalchemy.engine import make_url
-
-    base = make_url(server_url)
-    admin = base.set(drivername="postgresql").render_as_string(hide_password=False)
-    name = f"portal_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield base.set(drivername="postgresql+psycopg", database=name).render_as_string(hide_password=False)
-    finally:
-        with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def portal_env(database_url: str, instance: Path) -> dict[str, str]:

@@ -33,6 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from shutil import which
 
+from tests.production.units import pid_alive
+
 PREFIX = "ptp"
 SUBNETS = "10.231.{}.0/24"
 LOCK = Path("/tmp/portal-production-network.lock")
@@ -73,16 +75,6 @@ def _ip(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
 
 class NetworkError(Exception):
     pass
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _owner(name: str) -> int | None:
@@ -129,7 +121,7 @@ def remove_leftovers() -> list[str]:
     gone = []
     for name in [*namespaces(), *links()]:
         owner = _owner(name)
-        if owner is not None and owner != os.getpid() and not _alive(owner):
+        if owner is not None and owner != os.getpid() and not pid_alive(owner):
             gone.append(name)
     for owner in {_owner(name) for name in gone}:
         assert owner is not None

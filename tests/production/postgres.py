@@ -27,6 +27,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from tests.production.units import pid_alive
+
 OS_USER = "postgres"
 TMP = Path("/tmp")
 
@@ -84,7 +86,7 @@ def remove_leftovers() -> list[str]:
     bin_dir = binaries()
     for folder in TMP.glob("ptp*-pg-*"):
         match = re.match(r"ptp(\d+)-pg-", folder.name)
-        if not match or _alive(int(match.group(1))):
+        if not match or pid_alive(int(match.group(1))):
             continue
         if bin_dir and (folder / "data" / "postmaster.pid").exists():
             with contextlib.suppress(AssertionError, subprocess.SubprocessError):
@@ -92,16 +94,6 @@ def remove_leftovers() -> list[str]:
         shutil.rmtree(folder, ignore_errors=True)
         gone.append(str(folder))
     return gone
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 class OwnPostgres:

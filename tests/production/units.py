@@ -31,6 +31,17 @@ VENV = Path(sys.executable).parent.parent
 REQUIRE = "PORTAL_TEST_REQUIRE_PRODUCTION"
 
 
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this pid exists (another user's counts as alive)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
 def need(condition: object, reason: str) -> None:
     """Skip with ``reason`` when a piece is missing — fail instead where CI requires it."""
     if condition:
