@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from babel.messages.pofile import read_po
 
-from tests.browser.ui_support import EMAIL, PASSWORD, build_app, keep_local, seed_account, serve
+from tests.browser.ui_support import EMAIL, PASSWORD, build_app, local_context, seed_account, serve
 
 pytestmark = pytest.mark.browser
 TIMEOUT_MS = 10_000
@@ -57,10 +57,7 @@ def site(tmp_path_factory: pytest.TempPathFactory, smtp_server: Any) -> Iterator
 
 
 def _context(browser: Any, **kwargs: Any) -> Any:
-    context = browser.new_context(**kwargs)
-    context.set_default_timeout(TIMEOUT_MS)
-    keep_local(context)
-    return context
+    return local_context(browser, TIMEOUT_MS, **kwargs)
 
 
 def _submit(page: Any, selector: str) -> None:

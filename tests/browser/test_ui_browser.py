@@ -16,7 +16,7 @@ from tests.browser.ui_support import (
     PASSWORD,
     VIEWPORTS,
     build_app,
-    keep_local,
+    local_context,
     seed_account,
     serve,
     sign_in,
@@ -55,10 +55,7 @@ def site(tmp_path_factory: pytest.TempPathFactory, smtp_server: Any) -> Iterator
 
 
 def _context(browser: Any, **kwargs: Any) -> Any:
-    context = browser.new_context(**kwargs)
-    context.set_default_timeout(TIMEOUT_MS)
-    keep_local(context)
-    return context
+    return local_context(browser, TIMEOUT_MS, **kwargs)
 
 
 def _tab_through(page: Any, limit: int = 60) -> list[str]:

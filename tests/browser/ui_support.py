@@ -118,6 +118,14 @@ def keep_local(context: Any) -> None:
     context.route("**/*", route)
 
 
+def local_context(browser: Any, timeout_ms: int = 10_000, **kwargs: Any) -> Any:
+    """A browser context whose every request to another host is answered locally."""
+    context = browser.new_context(**kwargs)
+    context.set_default_timeout(timeout_ms)
+    keep_local(context)
+    return context
+
+
 def sign_in(page: Any, base: str, email: str = EMAIL, password: str = PASSWORD) -> None:
     page.goto(base + "/login")
     page.fill("#email", email)
