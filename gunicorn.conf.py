@@ -61,7 +61,6 @@ worker_class = "gthread"
 os.environ["PORTAL_WORKER_PROCESSES"] = str(workers)
 
 
-
 def _limit_malloc_arenas(count: int = 2) -> None:
     """At most ``count`` glibc malloc arenas per process (MALLOC_ARENA_MAX, unless that is set).
 

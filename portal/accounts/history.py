@@ -76,7 +76,16 @@ class Page(Generic[T]):
         return len(self.rows)
 
 
-def _pages(table: FromClause, at: str, *where: Any) -> tuple[Select[Any], Select[Any]]:
+@dataclass(frozen=True)
+class Pages:
+    """A list's two statements (see ``_pages``) and the column its cursor continues after."""
+
+    first: Select[Any]
+    after: Select[Any]
+    at: str
+
+
+def _pages(table: FromClause, at: str, *where: Any) -> Pages:
     """The first page's statement and the "after a cursor" one, built once per list: building a
     statement costs more than running its cached SQL. Both take ``user_id`` and ``size``; the
     second also ``after_at`` and ``after_id``; ``where`` adds the list's own conditions.
@@ -91,23 +100,22 @@ def _pages(table: FromClause, at: str, *where: Any) -> tuple[Select[Any], Select
                                          bindparam("after_id", type_=id_.type))
     ordered = (column.desc(), id_.desc())
     size: Any = bindparam("size")
-    return (statement.order_by(*ordered).limit(size), statement.where(after).order_by(*ordered).limit(size))
+    return Pages(statement.order_by(*ordered).limit(size), statement.where(after).order_by(*ordered).limit(size), at)
 
 
-def newest(pages: tuple[Select[Any], Select[Any]], params: dict[str, Any], at: str, after: Cursor | None,
-           size: int) -> Page[Any]:
-    """Up to ``size`` rows of ``pages`` (see ``_pages``), newest first by (``at``, id), after ``after``.
+def newest(pages: Pages, params: dict[str, Any], after: Cursor | None, size: int) -> Page[Any]:
+    """Up to ``size`` rows of ``pages`` (see ``_pages``), newest first by (``pages.at``, id), after ``after``.
 
     One row more than asked for tells whether there is a next page, without counting.
     """
     params = {**params, "size": size + 1}
     if after is not None:
         params.update(after_at=after.at, after_id=after.id)
-    rows = list(db.session.execute(pages[after is not None], params))
+    rows = list(db.session.execute(pages.first if after is None else pages.after, params))
     if len(rows) <= size:
         return Page(rows, None)
     last = rows[size - 1]
-    return Page(rows[:size], Cursor(getattr(last, at), last.id))
+    return Page(rows[:size], Cursor(getattr(last, pages.at), last.id))
 
 
 _SESSION_COLUMNS = LoginSession.__table__.c
@@ -124,19 +132,19 @@ def live_sessions(user: User, now: datetime, idle: timedelta, max_age: timedelta
     """The sessions that still count, most recently used first (expired ones are filtered in SQL).
     Each list gives rows with the table's columns as attributes (``row.last_seen_at``)."""
     params = {"user_id": user.id, "idle_cut": now - idle, "age_cut": now - max_age}
-    return newest(_SESSIONS, params, "last_seen_at", after, size)
+    return newest(_SESSIONS, params, after, size)
 
 
 def sign_ins(user: User, after: Cursor | None = None, size: int = SUMMARY_SIZE) -> Page[Any]:
     """Sign-in attempts on the account, newest first."""
-    return newest(_SIGN_INS, {"user_id": user.id}, "at", after, size)
+    return newest(_SIGN_INS, {"user_id": user.id}, after, size)
 
 
 def cookie_choices(user: User, after: Cursor | None = None, size: int = SUMMARY_SIZE) -> Page[Any]:
     """The consent decisions made while signed in, newest first."""
-    return newest(_CHOICES, {"user_id": user.id}, "decided_at", after, size)
+    return newest(_CHOICES, {"user_id": user.id}, after, size)
 
 
 def newsletter_changes(user: User, after: Cursor | None = None, size: int = SUMMARY_SIZE) -> Page[Any]:
     """Every subscribe and unsubscribe, newest first."""
-    return newest(_CHANGES, {"user_id": user.id}, "at", after, size)
+    return newest(_CHANGES, {"user_id": user.id}, after, size)
