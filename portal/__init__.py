@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from inspect import iscoroutinefunction
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +17,41 @@ from portal.config import ConfigError
 from portal.security import audit as security_audit
 from portal.security import headers, proxies
 
-__all__ = ["ConfigError", "create_app"]
+__all__ = ["ConfigError", "PortalFlask", "create_app"]
+
+# Views, hooks and handlers a process has: a few hundred. Past this, answers are not remembered.
+SYNC_ANSWERS_CAP = 2048
+
+
+class PortalFlask(Flask):
+    """Flask, remembering which functions are plain ``def``.
+
+    Flask asks ``ensure_sync`` of every hook, view and handler on every request (about twenty
+    for a page) and each answer inspects the function's code flags again: 3 % of a kept public
+    page. Functions do not change from sync to async, so the answer per function is kept; Flask
+    documents this method as the one to override.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.sync_functions: dict[Callable[..., Any], bool] = {}
+
+    def ensure_sync(self, func: Callable[..., Any]) -> Callable[..., Any]:
+        try:
+            plain = self.sync_functions.get(func)
+        except TypeError:  # an unhashable callable: asked every time, as Flask does
+            return super().ensure_sync(func)
+        if plain is None:
+            plain = not iscoroutinefunction(func)
+            if len(self.sync_functions) < SYNC_ANSWERS_CAP:
+                self.sync_functions[func] = plain
+        return func if plain else self.async_to_sync(func)
 
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     overrides = dict(overrides or {})
     instance_path = Path(overrides.pop("INSTANCE_PATH", None) or config_module.instance_path_from())
-    app = Flask(
+    app = PortalFlask(
         __name__,
         template_folder="../templates",
         instance_path=str(instance_path),

@@ -27,6 +27,8 @@ from jinja2 import pass_eval_context
 from jinja2.nodes import EvalContext
 from markupsafe import Markup
 from sqlalchemy import inspect
+from werkzeug.datastructures import LanguageAccept
+from werkzeug.http import parse_accept_header
 from werkzeug.utils import cached_property
 from werkzeug.wrappers import Response
 
@@ -189,7 +191,29 @@ def _select_language() -> str:
     chosen = asked or cookie_language() or _account_language()
     if chosen:
         return chosen
-    return request.accept_languages.best_match(languages()) or default_language()
+    return best_accepted(request.environ.get("HTTP_ACCEPT_LANGUAGE", ""), tuple(current_app.config["LANGUAGES"])) \
+        or default_language()
+
+
+# Accept-Language values are few (what a handful of browser set-ups send), and matching one
+# against LANGUAGES always gives the same answer: remembered per value, a cap against floods.
+_ACCEPTED: dict[tuple[str, tuple[str, ...]], str | None] = {}
+ACCEPTED_CAP = 1024
+
+
+def best_accepted(header: str, offered_codes: tuple[str, ...]) -> str | None:
+    """The best of ``offered_codes`` for an Accept-Language value, as werkzeug matches it."""
+    if not header:
+        return None  # no preference (crawlers, scripts): the default, without parsing
+    key = (header, offered_codes)
+    try:
+        return _ACCEPTED[key]
+    except KeyError:
+        pass
+    best = parse_accept_header(header, LanguageAccept).best_match(offered_codes)
+    if len(_ACCEPTED) < ACCEPTED_CAP:
+        _ACCEPTED[key] = best
+    return best
 
 
 def select_timezone() -> str:

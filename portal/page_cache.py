@@ -60,8 +60,11 @@ def _key() -> Key | None:
         return None  # signed in, a remembered device, anything else: rendered for this request
     if session_cookie in names and set(session) - {"csrf_token"}:
         return None  # a flashed message, a second step under way, ...
+    # Nobody is signed in here: the login cookie (the only way in, portal.accounts.sessions) and
+    # Flask-Login's remember cookie are not among the names, and the session holds no user id.
+    # Asking Flask-Login anyway would build an anonymous user for every kept page.
     full_path = req.full_path
-    if current_user.is_authenticated or len(full_path) > MAX_PATH:
+    if len(full_path) > MAX_PATH:
         return None
     choice = None
     if state.cookie_name(production) in names:

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from weakref import WeakKeyDictionary
 
+import pytest
 from flask import render_template_string
 from flask_babel import force_locale, gettext, ngettext
 from markupsafe import Markup
 
+from portal import i18n
 from portal.i18n import language_of
 
 
@@ -62,11 +64,44 @@ def test_template_gettext_escapes_and_formats_as_jinja_does(app):
 
 
 def test_the_remembered_strings_are_capped(app, monkeypatch):
-    from portal import i18n
-
     monkeypatch.setattr(i18n, "RENDERED_CAP", 2)
     monkeypatch.setattr(i18n, "_RENDERED", WeakKeyDictionary())
     with app.test_request_context("/?lang=en"):
         for n in range(5):
             assert render_template_string("{{ _(s) }}", s=f"text {n}") == f"text {n}"
     assert all(len(memo) <= 2 for memos in i18n._RENDERED.values() for memo in memos)
+
+
+@pytest.mark.parametrize(("header", "expected"), [
+    ("", None),
+    ("cs-CZ,cs;q=0.9,en;q=0.8", "cs"),
+    ("en-GB,en;q=0.9", "en"),
+    ("de-DE,fr;q=0.5", None),
+    ("en;q=0.2, cs;q=0.8", "cs"),
+    ("*", "cs"),
+    (";;;,,q=x", None),
+])
+def test_accept_language_matches_as_werkzeug_does(header, expected):
+    from werkzeug.datastructures import LanguageAccept
+    from werkzeug.http import parse_accept_header
+
+    offered = ("cs", "en")
+    assert i18n.best_accepted(header, offered) == expected
+    assert i18n.best_accepted(header, offered) == expected  # the remembered answer too
+    if header:
+        assert parse_accept_header(header, LanguageAccept).best_match(offered) == expected
+
+
+def test_accept_language_answers_are_per_offer_and_capped(monkeypatch):
+    monkeypatch.setattr(i18n, "_ACCEPTED", {})
+    monkeypatch.setattr(i18n, "ACCEPTED_CAP", 3)
+    assert i18n.best_accepted("en", ("cs", "en")) == "en"
+    assert i18n.best_accepted("en", ("cs",)) is None  # another app's LANGUAGES: its own answer
+    for n in range(10):
+        assert i18n.best_accepted(f"x{n}, cs", ("cs", "en")) == "cs"
+    assert len(i18n._ACCEPTED) == 3
+
+
+def test_a_page_follows_accept_language_without_a_cookie(client):
+    assert 'lang="cs"' in client.get("/", headers={"Accept-Language": "cs-CZ,cs;q=0.9"}).get_data(as_text=True)
+    assert 'lang="en"' in client.get("/", headers={"Accept-Language": "en-US,en;q=0.5"}).get_data(as_text=True)

@@ -1,5 +1,6 @@
-"""What is worked out once per process (asset URLs, fixed headers, User-Agent descriptions) never
-carries one person's data to another: tokens, nonces and emails stay per request and per person."""
+"""What is worked out once per process (asset URLs, fixed headers, User-Agent descriptions, which
+functions are plain) never carries one person's data to another: tokens, nonces and emails stay
+per request and per person."""
 
 from __future__ import annotations
 
@@ -82,3 +83,19 @@ def test_each_session_is_described_from_its_own_browser(make_app):
     for client in clients + clients:  # the second time round, the descriptions come from the cache
         shown = re.findall(r"<strong>([^<]+)</strong>", client.get("/account/sessions").get_data(as_text=True))
         assert sorted(shown) == sorted(agents)
+
+
+def test_portal_flask_remembers_plain_functions_and_still_wraps_coroutines(app):
+    calls = []
+
+    def plain():
+        return "plain"
+
+    async def coroutine():
+        return "coroutine"
+
+    app.async_to_sync = lambda func: calls.append(func) or (lambda: "wrapped")
+    assert app.ensure_sync(plain) is plain and app.ensure_sync(plain) is plain
+    assert app.sync_functions[plain] is True
+    assert app.ensure_sync(coroutine)() == "wrapped" and app.ensure_sync(coroutine)() == "wrapped"
+    assert calls == [coroutine, coroutine]  # wrapped each time it is asked, as Flask does
