@@ -215,9 +215,15 @@ def peer_venv(cache: Path, name: str, requirements: list[str], refresh: bool) ->
 
 def start_fst(cache: Path, conf: Path, work: Path, refresh: bool, gunicorn_pin: str) -> Server:
     venv = peer_venv(cache, "fst", ["Flask-Security-Too>=5,<6", "Flask-SQLAlchemy", "bcrypt", gunicorn_pin], refresh)
-    env = {"BENCH_PEER_DB": str(work / "fst.sqlite3")}
+    env = {"BENCH_PEER_DB": str(work / "fst.sqlite3"), "BENCH_PEER_EMAIL": "light@example.com",
+           "BENCH_PEER_PASSWORD": PASSWORD}
     server = start_gunicorn("fst", venv / "bin" / "gunicorn", "fst_app:app", PEERS, conf, env, work / "fst.log")
     server.pages = {label: (path, "anon") for label, path in PEER_PAGES["fst"].items()}
+    # Its one signed-in page (a line of text under auth_required): what signing a request in costs
+    # Flask-Security-Too, next to the portal's full pages. Flask's session cookie carries the sign-in.
+    server.cookies = {"light": sign_in(server.base, "light@example.com", login_cookie="session")}
+    server.pages["signed-in /account"] = ("/account", "light")
+    check_page(server, "/account", "light", "signed-in /account", signed_in_mark="light@example.com")
     return server
 
 
@@ -300,7 +306,7 @@ def seed(env: dict[str, str], heavy: int) -> None:
         db.engine.dispose()
 
 
-def sign_in(base: str, email: str) -> str:
+def sign_in(base: str, email: str, login_cookie: str = "portal_sid") -> str:
     """Sign in through GET + POST /login like a browser; the Cookie header of the signed-in browser."""
     jar = http.cookiejar.CookieJar()
 
@@ -320,7 +326,7 @@ def sign_in(base: str, email: str) -> str:
         if response.code not in (302, 303):
             raise SystemExit(f"sign-in as {email} failed: {response.code}") from None
     cookie = "; ".join(f"{c.name}={c.value}" for c in jar)
-    assert "portal_sid=" in cookie, "no login cookie after POST /login"
+    assert f"{login_cookie}=" in cookie, f"no login cookie after POST /login ({login_cookie})"
     return cookie
 
 
@@ -341,14 +347,14 @@ def start_portal(name: str, database_url: str, conf: Path, work: Path, heavy: in
     return server
 
 
-def check_page(server: Server, path: str, who: str, label: str) -> None:
+def check_page(server: Server, path: str, who: str, label: str, signed_in_mark: str = 'action="/logout"') -> None:
     request = urllib.request.Request(server.base + path,  # noqa: S310 - http on loopback only
                                      headers={"Cookie": server.cookies.get(who, "")})
     with urllib.request.urlopen(request, timeout=120) as response:  # noqa: S310 - loopback only
         body = response.read().decode()
         if response.status != 200 or response.url != server.base + path:
             raise SystemExit(f"{server.name} {label}: {response.status} at {response.url}")
-    if who != "anon" and 'action="/logout"' not in body:
+    if who != "anon" and signed_in_mark not in body:
         raise SystemExit(f"{server.name} {label}: not signed in")
     if label.startswith("home") and "consent-banner" not in body:
         raise SystemExit(f"{server.name} {label}: no consent banner")
