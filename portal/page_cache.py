@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from flask import Flask, Response, current_app, g, request, session
 from flask_login import current_user
-from flask_wtf.csrf import generate_csrf
 from markupsafe import escape
 
 from portal import cookies
@@ -28,6 +27,7 @@ from portal.consent import page as consent_page
 from portal.consent import registry, state
 from portal.i18n import current_language
 from portal.security.headers import csp_nonce
+from portal.session_cookie import csrf_token
 
 ENDPOINTS = frozenset({
     "main.home", "accounts.login", "accounts.signup", "accounts.reset_request",
@@ -87,7 +87,7 @@ def serve() -> Response | None:
     g.page_cache_hit = True
     body = shell.replace(NONCE_SLOT, csp_nonce())
     if TOKEN_SLOT in body:
-        body = body.replace(TOKEN_SLOT, str(escape(generate_csrf())))
+        body = body.replace(TOKEN_SLOT, str(escape(csrf_token())))
     return Response(body, mimetype="text/html")
 
 

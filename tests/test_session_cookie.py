@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.sessions import SecureCookieSessionInterface
-from itsdangerous import BadSignature
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from wtforms import ValidationError
 
 from portal.session_cookie import SERIALIZER, SessionCookie
 
@@ -47,3 +48,44 @@ def test_a_form_page_still_sets_a_secure_httponly_session_cookie(make_app):
     cookie = next(c for c in response.headers.getlist("Set-Cookie") if c.startswith(app.config["SESSION_COOKIE_NAME"]))
     assert "HttpOnly" in cookie
     assert ("Secure" in cookie) == bool(app.config["SESSION_COOKIE_SECURE"])
+
+
+def test_the_csrf_token_is_the_one_flask_wtf_signs_and_checks(app):
+    from flask import g, session
+    from flask_wtf.csrf import generate_csrf, validate_csrf
+
+    from portal.session_cookie import csrf_token
+
+    with app.test_request_context("/"):
+        token = csrf_token()
+        assert generate_csrf() == token == g.csrf_token  # one token a request, whoever asks first
+        secret = session["csrf_token"]
+        validate_csrf(token)  # raises if Flask-WTF does not accept it
+        # Flask-WTF's own serializer (its SHA-1 wrapper) reads the secret back out of it.
+        assert URLSafeTimedSerializer(app.secret_key, salt="wtf-csrf-token").loads(token) == secret
+    with app.test_request_context("/"):
+        session["csrf_token"] = secret
+        validate_csrf(csrf_token())  # a new request signs the same secret anew
+        with pytest.raises(ValidationError):
+            validate_csrf(token[:-2] + ("AA" if not token.endswith("AA") else "BB"))
+
+
+def test_the_csrf_token_follows_a_new_key_and_flask_wtf_settings(app):
+    from flask_wtf.csrf import validate_csrf
+
+    from portal.session_cookie import csrf_token
+
+    with app.test_request_context("/"):
+        first = csrf_token()
+    app.config["SECRET_KEY"] = "another-secret-key-that-is-long-enough-0123456789"
+    with app.test_request_context("/"):
+        token = csrf_token()
+        validate_csrf(token)
+        with pytest.raises(ValidationError):
+            validate_csrf(first)  # signed with the old key
+    app.config["WTF_CSRF_FIELD_NAME"] = "other_token"
+    with app.test_request_context("/"):
+        from flask import g, session
+
+        token = csrf_token()  # Flask-WTF's own way for a setting this module does not mirror
+        assert g.other_token == token and "other_token" in session

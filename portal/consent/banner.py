@@ -13,10 +13,10 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from flask import Flask, current_app, request
-from flask_wtf.csrf import generate_csrf
 from markupsafe import Markup, escape
 
 from portal.i18n import current_language
+from portal.session_cookie import csrf_token
 
 if TYPE_CHECKING:
     from portal.consent.page import PageConsent
@@ -40,7 +40,7 @@ def banner_html(consent: PageConsent) -> Markup:
     """The banner for this request (``consent.show_banner`` is true)."""
     app = current_app
     if consent.previous is not None or app.jinja_env.auto_reload:  # auto_reload: DEBUG, templates edited
-        return render(consent, generate_csrf())
+        return render(consent, csrf_token())
     key = (consent.revision, current_language(), request.script_root)
     cache: dict[tuple[str, str, str], str] = app.extensions[CACHE]
     shell = cache.get(key)
@@ -48,7 +48,7 @@ def banner_html(consent: PageConsent) -> Markup:
         shell = str(render(replace(consent, next_path=NEXT_SLOT), TOKEN_SLOT))
         if len(cache) < MAX_ENTRIES:
             cache[key] = shell
-    filled = shell.replace(TOKEN_SLOT, str(escape(generate_csrf()))).replace(NEXT_SLOT, str(escape(consent.next_path)))
+    filled = shell.replace(TOKEN_SLOT, str(escape(csrf_token()))).replace(NEXT_SLOT, str(escape(consent.next_path)))
     return Markup(filled)  # noqa: S704 - the shell is autoescaped output, the two values escaped here
 
 
