@@ -11,9 +11,9 @@ with the machine's load. This script answers "did this change make that page che
 the same seeded accounts as pages.py (light: 10 rows of each history, heavy: ``--heavy``), each
 page requested ``--count`` times in 3 rounds, the best round's ``process_time`` per request, and the
 ratio to a bare Flask hello in the same process. ``--instructions`` runs the script under
-``valgrind --tool=callgrind`` twice (20 and 20 + ``--count`` requests) and prints the difference
-per request: the same figure for the same code whatever else the machine does (about 80 s a
-leg: the imports run under valgrind too).
+``valgrind --tool=callgrind`` with counting switched on only around each page's ``--count``
+requests, and prints instructions per request: the same figure for the same code whatever else
+the machine does.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import cProfile
 import os
 import pstats
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -109,20 +110,51 @@ def timed(get: Any, path: str, count: int) -> float:
     return best * 1000
 
 
-def instructions(name: str, count: int, database_url: str, work: str) -> float:
-    """Instructions per request: two callgrind runs on the seeded database, the difference over
-    ``count`` requests (start-up, imports and the warm-up cancel out)."""
-    totals = []
-    for n in (0, count):
-        command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, __file__,
-                   name, "--count", str(n), "--seeded", database_url, "--work", work]
-        done = subprocess.run(command, capture_output=True, text=True, check=False,
-                              env={**os.environ, "PYTHONHASHSEED": "0"})  # the same dict layouts each leg
-        match = re.search(r"Collected : (\d+)", done.stderr)
-        if done.returncode or not match:
-            raise SystemExit(f"callgrind failed for {name}:\n{done.stderr[-2000:]}")
-        totals.append(int(match.group(1)))
-    return (totals[1] - totals[0]) / count
+def instructions(names: list[str], count: int, database_url: str, work: str) -> dict[str, float]:
+    """Instructions per request: one callgrind process on the seeded database, its counting
+    switched on (``callgrind_control``) only around each page's ``count`` requests, so start-up,
+    imports and the warm-up are neither counted nor slowed by the instrumentation."""
+    folder = tempfile.mkdtemp(prefix="portal-callgrind-")
+    child = subprocess.Popen(
+        ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={folder}/out.%p",
+         sys.executable, __file__, *names, "--count", str(count), "--seeded", database_url, "--work", work],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        env={**os.environ, "PYTHONHASHSEED": "0"})  # the same dict layouts every run
+    assert child.stdin is not None and child.stdout is not None
+
+    def control(*options: str) -> None:
+        subprocess.run(["callgrind_control", *options, str(child.pid)], check=True, capture_output=True)
+
+    def step(expected: str) -> None:
+        line = child.stdout.readline()  # type: ignore[union-attr]
+        if not line.startswith(expected):
+            raise SystemExit(f"callgrind run: expected {expected}, got {line!r}")
+
+    figures = {}
+    for name in names:
+        step("READY")
+        control("-z")
+        control("-i", "on")
+        child.stdin.write("\n")
+        child.stdin.flush()
+        step("DONE")
+        control("-i", "off")
+        dumps = set(Path(folder).glob("out.*"))
+        control("-d")
+        deadline = time.monotonic() + 60
+        while not (new := set(Path(folder).glob("out.*")) - dumps) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(0.5)  # the dump is written by then
+        text = max(new, key=lambda path: path.stat().st_mtime).read_text()
+        match = re.search(r"^totals: (\d+)", text, re.MULTILINE)
+        if not match:
+            raise SystemExit(f"callgrind run: no totals for {name}")
+        figures[name] = int(match.group(1)) / count
+        child.stdin.write("\n")
+        child.stdin.flush()
+    child.wait()
+    shutil.rmtree(folder, ignore_errors=True)
+    return figures
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -144,13 +176,17 @@ def main(argv: list[str] | None = None) -> int:
     names = args.pages or list(PAGES)
     if unknown := [name for name in names if name not in PAGES]:
         parser.error(f"unknown page {', '.join(unknown)}: choose from {', '.join(PAGES)}")
-    if args.seeded:  # one callgrind leg: warm up, then exactly --count requests
+    if args.seeded:  # under callgrind: warm up, then --count requests between the parent's switches
         app = build(args.seeded, Path(args.work), args.heavy, seeded=True)
         for name in names:
             path, who = PAGES[name]
             get = requester(app, who)
             run(get, path, WARM_UP)
+            print("READY", name, flush=True)
+            sys.stdin.readline()
             run(get, path, args.count)
+            print("DONE", name, flush=True)
+            sys.stdin.readline()
         return 0
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="portal-costs-") as work:
         url = stack.enter_context(throwaway_postgres(args.postgres_url)) if args.postgres else f"sqlite:///{work}/p.db"
@@ -158,9 +194,8 @@ def main(argv: list[str] | None = None) -> int:
             # Seeded once, outside valgrind, in a child (this process stays free of the portal).
             subprocess.run([sys.executable, __file__, "--seed-only", url, "--work", work, "--heavy", str(args.heavy)],
                            check=True)
-            for name in names:
-                print(f"{name:16s} {instructions(name, args.count, url, work) / 1e6:8.2f} M instructions/request",
-                      flush=True)
+            for name, figure in instructions(names, args.count, url, work).items():
+                print(f"{name:16s} {figure / 1e6:8.3f} M instructions/request", flush=True)
             return 0
         app = build(url, Path(work), args.heavy)
         hello_get = requester(app, "hello")

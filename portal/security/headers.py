@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import secrets
 
-from flask import Flask, Response, current_app, g
+from flask import Flask, Response, current_app, g, request
+
+from portal import cookies
 
 BASE_POLICY: dict[str, list[str]] = {
     "default-src": ["'self'"],
@@ -99,6 +101,10 @@ def _personal() -> bool:
     """A signed-in person's request: whatever it answers may be about them."""
     from flask_login import current_user
 
+    # The login cookie is the only way in (portal.accounts.sessions): without it nobody is
+    # signed in, and asking Flask-Login would build an anonymous user for every public page.
+    if cookies.LOGIN.name(bool(current_app.config["PRODUCTION"])) not in request.cookies:
+        return False
     return bool(getattr(current_user, "is_authenticated", False))
 
 
