@@ -41,9 +41,11 @@ import pages as bench_pages  # noqa: E402 - the seed and settings of the wrk ben
 from throwaway import throwaway_postgres  # noqa: E402
 
 PAGES: dict[str, tuple[str, str]] = {
-    # name: (path, who) — who: "hello" (bare Flask), "anon" (a new visitor each request), "light", "heavy"
+    # name: (path, who) — who: "hello" (bare Flask), "anon" (a new visitor each request), "returning"
+    # (the session cookie of one earlier visit), "light", "heavy"
     "hello": ("/", "hello"),
     "home": ("/", "anon"),
+    "home-returning": ("/", "returning"),
     "login": ("/login", "anon"),
     "account": ("/account", "light"),
     "security": ("/account/security", "light"),
@@ -89,6 +91,10 @@ def requester(app: Any, who: str) -> Any:
         return hello.test_client().get
     if who == "anon":
         return lambda path: app.test_client().get(path)  # no cookies: a new visitor every time
+    if who == "returning":
+        client = app.test_client()
+        client.get("/")  # the first visit sets the session cookie with the CSRF secret
+        return client.get
     return signed_in(app, f"{who}@example.com").get
 
 

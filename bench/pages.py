@@ -86,8 +86,10 @@ control_socket_disable = True
 """
 
 PORTAL_PAGES = {
-    # label: (path, who) — who is "anon", "light" (10 rows) or "heavy" (--heavy rows)
+    # label: (path, who) — who is "anon" (a first visit: no cookie), "returning" (the session cookie
+    # of an earlier visit, holding its CSRF secret), "light" (10 rows) or "heavy" (--heavy rows)
     "home (banner)": ("/", "anon"),
+    "home, returning visitor": ("/", "returning"),
     "GET /login": ("/login", "anon"),
     "/account": ("/account", "light"),
     "/account/security": ("/account/security", "light"),
@@ -306,6 +308,16 @@ def seed(env: dict[str, str], heavy: int) -> None:
         db.engine.dispose()
 
 
+def first_visit(base: str) -> str:
+    """The Cookie header a browser sends after one anonymous visit (the CSRF session)."""
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    opener.open(f"{base}/", timeout=30).read()
+    cookie = "; ".join(f"{c.name}={c.value}" for c in jar)
+    assert "session=" in cookie, "no session cookie after a first visit"
+    return cookie
+
+
 def sign_in(base: str, email: str, login_cookie: str = "portal_sid") -> str:
     """Sign in through GET + POST /login like a browser; the Cookie header of the signed-in browser."""
     jar = http.cookiejar.CookieJar()
@@ -340,7 +352,7 @@ def start_portal(name: str, database_url: str, conf: Path, work: Path, heavy: in
     subprocess.run([str(PYTHON), __file__, "--seed", str(heavy)], cwd=ROOT, env={**os.environ, **env}, check=True)
     server = start_gunicorn(name, BIN / "gunicorn", "wsgi:app", ROOT, conf, env, work / f"{name}.log")
     server.cookies = {"anon": "", "light": sign_in(server.base, "light@example.com"),
-                      "heavy": sign_in(server.base, "heavy@example.com")}
+                      "heavy": sign_in(server.base, "heavy@example.com"), "returning": first_visit(server.base)}
     server.pages = dict(PORTAL_PAGES)
     for label, (path, who) in server.pages.items():
         check_page(server, path, who, label)
@@ -354,7 +366,7 @@ def check_page(server: Server, path: str, who: str, label: str, signed_in_mark: 
         body = response.read().decode()
         if response.status != 200 or response.url != server.base + path:
             raise SystemExit(f"{server.name} {label}: {response.status} at {response.url}")
-    if who != "anon" and signed_in_mark not in body:
+    if who not in ("anon", "returning") and signed_in_mark not in body:
         raise SystemExit(f"{server.name} {label}: not signed in")
     if label.startswith("home") and "consent-banner" not in body:
         raise SystemExit(f"{server.name} {label}: no consent banner")
