@@ -80,3 +80,21 @@ def test_endonyms_are_babels_names() -> None:
     for code, name in ENDONYMS.items():
         babel_name = Locale.parse(code).get_display_name(code) or code
         assert name == babel_name[:1].upper() + babel_name[1:]
+
+
+def test_lazy_user_agent_parser_answers_like_ua_parsers_own() -> None:
+    import ua_parser
+
+    from portal.accounts.devices import browser_and_system
+
+    agents = ["Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
+              "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+              "Chrome/126.0.0.0 Safari/537.36",
+              "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+              "Version/17.5 Mobile/15E148 Safari/604.1",
+              "curl/8.5.0", "not a browser at all"]
+    for agent in agents:
+        browser, system = ua_parser.parse_user_agent(agent), ua_parser.parse_os(agent)
+        expected = (browser.family if browser and browser.family != "Other" else "",
+                    system.family if system and system.family != "Other" else "")
+        assert browser_and_system(agent) == expected, agent
