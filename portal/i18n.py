@@ -234,9 +234,17 @@ def language_of(user: Any = None, language: str | None = None) -> Iterator[str]:
         yield code
 
 
+# CLDR's names (Babel's ``Locale.parse(code).get_display_name(code)``, capitalised) of the languages
+# with a catalogue: asking Babel loads that language's whole locale data (~4 MB for Czech) into a
+# worker that may never serve a page in it. tests/test_i18n_memory.py checks these against Babel.
+ENDONYMS = {"cs": "Čeština", "en": "English"}
+
+
 @cache  # codes come from LANGUAGES, and CLDR's names do not change while the process runs
 def language_name(code: str) -> str:
-    """A language's name in that language ("čeština", "English"), for the switcher."""
+    """A language's name in that language ("Čeština", "English"), for the switcher."""
+    if code in ENDONYMS:
+        return ENDONYMS[code]
     name = Locale.parse(code).get_display_name(code) or code
     return name[:1].upper() + name[1:]
 
