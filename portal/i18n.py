@@ -236,7 +236,7 @@ def language_of(user: Any = None, language: str | None = None) -> Iterator[str]:
 
 # CLDR's names (Babel's ``Locale.parse(code).get_display_name(code)``, capitalised) of the languages
 # with a catalogue: asking Babel loads that language's whole locale data (~4 MB for Czech) into a
-# worker that may never serve a page in it. tests/test_i18n_memory.py checks these against Babel.
+# worker that may never serve a page in it. tests/test_import_weight.py checks these against Babel.
 ENDONYMS = {"cs": "Čeština", "en": "English"}
 
 
