@@ -26,20 +26,12 @@ LIMITS: dict[str, tuple[str, Any]] = {
 def overview(user: Any) -> dict[str, Any]:
     """What the security page shows about the account's second factors (a template global).
 
-    Two queries where four would say the same: a second factor is a passkey or a confirmed
-    authenticator app (``factors.has_second_factor``), both read here anyway, and the recovery
-    codes are shown (and counted) only when there is one."""
-    from portal.mfa import passkeys, recovery, totp
+    Two queries where four would say the same: the passkeys, then one row with whether an
+    authenticator app is confirmed (with a passkey, a second factor: ``factors.has_second_factor``)
+    and how many recovery codes are left (shown only when there is a factor)."""
+    from portal.mfa import panel
 
-    keys = passkeys.of(user.id)
-    authenticator = totp.active(user.id) is not None
-    has_factor = bool(keys) or authenticator
-    return {
-        "passkeys": keys,
-        "authenticator": authenticator,
-        "recovery_left": recovery.remaining(user.id) if has_factor else 0,
-        "has_factor": has_factor,
-    }
+    return panel.overview(user.id)
 
 
 def init_app(app: Flask) -> None:
