@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import DateTime, event, text
+from sqlalchemy import DateTime, Result, event, text
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.types import TypeDecorator
@@ -109,6 +109,17 @@ def write_transaction(lock: str | None = None) -> Iterator[Any]:
     except BaseException:
         db.session.rollback()
         raise
+
+
+def read(statement: Any, params: dict[str, Any]) -> Result[Any]:
+    """Plain rows on the request's own connection and transaction, past the ORM Session's
+    execute layer (its events, bind look-up and ORM result set-up cost more than a small indexed
+    query itself). Pending changes are flushed first, as ``Session.execute`` would autoflush, so
+    a page rendered after a change in the same request still shows it."""
+    session = db.session
+    if session.autoflush:
+        session.flush()
+    return session.connection().execute(statement, params)
 
 
 def affected(result: Any) -> int:

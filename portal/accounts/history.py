@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar
 
-from sqlalchemy import FromClause, Result, Select, bindparam, select, tuple_
+from sqlalchemy import FromClause, Select, bindparam, select, tuple_
 
 from portal.accounts.models import LoginAttempt, LoginSession, User
 from portal.consent.models import ConsentRecord
-from portal.extensions import db
+from portal.db import read
 from portal.newsletter.models import SubscriptionEvent
 
 T = TypeVar("T")
@@ -101,17 +101,6 @@ def _pages(table: FromClause, at: str, *where: Any) -> Pages:
     ordered = (column.desc(), id_.desc())
     size: Any = bindparam("size")
     return Pages(statement.order_by(*ordered).limit(size), statement.where(after).order_by(*ordered).limit(size), at)
-
-
-def read(statement: Any, params: dict[str, Any]) -> Result[Any]:
-    """Plain rows on the request's own connection and transaction, past the ORM Session's
-    execute layer (its events, bind look-up and ORM result set-up cost more than a small indexed
-    query itself). Pending changes are flushed first, as ``Session.execute`` would autoflush, so
-    a page rendered after a change in the same request still shows it."""
-    session = db.session
-    if session.autoflush:
-        session.flush()
-    return session.connection().execute(statement, params)
 
 
 def newest(pages: Pages, params: dict[str, Any], after: Cursor | None, size: int) -> Page[Any]:

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, func, select
 
-from portal.accounts.history import read
+from portal.db import read
 from portal.mfa.models import Authenticator, Passkey, RecoveryCode
 
 _KEYS = Passkey.__table__.c

@@ -9,9 +9,8 @@ from typing import Any
 from flask_babel import gettext as _
 from sqlalchemy import bindparam, select
 
-from portal.accounts.history import read
 from portal.accounts.models import User
-from portal.db import utcnow, write_transaction
+from portal.db import read, utcnow, write_transaction
 from portal.extensions import db
 from portal.mail.returnpath import ReturnPaths
 from portal.newsletter.models import SOURCES, Subscription, SubscriptionEvent
