@@ -37,6 +37,8 @@ EXTENSION_KEY = "portal.limiter"
 MESSAGES_KEY = "portal.limiter.messages"
 RATES_KEY = "portal.limiter.rates"
 METHODS_KEY = "portal.limiter.methods"
+# Flask-Limiter's settings for limits on every request rather than on one view.
+APP_WIDE_SETTINGS = ("RATELIMIT_DEFAULT", "RATELIMIT_APPLICATION", "RATELIMIT_META")
 DEFAULT_MESSAGE = _l("You have tried this too often in a short time.")
 
 # Seconds the Redis client waits to connect and for each reply. Redis on the LAN answers in
@@ -148,14 +150,45 @@ def init_app(app: Flask) -> None:
         headers_enabled=False,
         storage_options=storage_options(str(app.config.get("RATELIMIT_STORAGE_URI", ""))),
     )
+    app_wide = any(app.config.get(name) for name in APP_WIDE_SETTINGS)
+    hooks = _hooks(app)
     limiter.init_app(app)
+    if not app_wide:
+        _restore_hooks(app, hooks)
+        limiter.request_filter(_no_limit_applies)
     app.extensions[EXTENSION_KEY] = limiter
     app.extensions[MESSAGES_KEY] = {}
     app.extensions[RATES_KEY] = {}
     app.extensions[METHODS_KEY] = {}
     app.register_error_handler(RateLimitExceeded, handle_rate_limited)
-    if not (app.config.get("RATELIMIT_DEFAULT") or app.config.get("RATELIMIT_APPLICATION")):
-        limiter.request_filter(_no_limit_applies)
+
+
+Hooks = tuple[dict[Any, list[Any]], ...]
+
+
+def _tables(app: Flask) -> Hooks:
+    tables: Hooks = (app.before_request_funcs, app.after_request_funcs, app.teardown_request_funcs)
+    return tables
+
+
+def _hooks(app: Flask) -> Hooks:
+    return tuple({key: list(funcs) for key, funcs in table.items()} for table in _tables(app))
+
+
+def _restore_hooks(app: Flask, hooks: Hooks) -> None:
+    """Take out the request hooks Flask-Limiter's ``init_app`` added.
+
+    Its before_request hook checks only app-wide limits (default, application and meta limits:
+    ``APP_WIDE_SETTINGS``); a limit on a view is checked by the wrapper ``limit`` puts around the
+    view, after CSRF validation. With no app-wide limit configured, the hooks searched an empty
+    set of limits on every request (about 9 % of a kept public page) and the after_request one
+    had no header to add (``headers_enabled=False``). tests/test_ratelimit.py shows both ways.
+    """
+    for table, was in zip(_tables(app), hooks, strict=True):
+        for key in list(table):
+            table[key] = [func for func in table[key] if func in was.get(key, ())]
+            if not table[key] and key not in was:
+                del table[key]
 
 
 def _no_limit_applies() -> bool:

@@ -176,3 +176,28 @@ def test_password_checks_in_account_settings_are_limited_too(make_app, smtp):
         for i in range(4)
     ]
     assert password_guesses == email_guesses == [400, 400, 400, 429]
+
+
+def _limiter_hooks(app):
+    """The request hooks of this app that belong to Flask-Limiter's package."""
+    tables = (app.before_request_funcs, app.after_request_funcs, app.teardown_request_funcs)
+    return [func for table in tables for funcs in table.values() for func in funcs
+            if getattr(func, "__module__", "").startswith("flask_limiter")
+            or getattr(getattr(func, "func", None), "__module__", "").startswith("flask_limiter")]
+
+
+def test_without_an_app_wide_limit_no_limiter_hook_runs_and_view_limits_still_hold(make_app, smtp):
+    # Every limit of the portal is on a view: Flask-Limiter's app-wide hooks would search an
+    # empty set of limits on every page. They are taken out, and the view's own check remains.
+    app = make_app(LOGIN_RATE_LIMIT="2 per minute")
+    assert _limiter_hooks(app) == []
+    client = set_ip(app.test_client(), "198.51.100.40")
+    assert _attempts(client, 3) == [400, 400, 429]
+    assert [client.get("/").status_code for _ in range(5)] == [200] * 5
+
+
+def test_an_app_wide_default_limit_keeps_the_limiter_hooks_and_applies_to_every_page(make_app, smtp):
+    app = make_app(RATELIMIT_DEFAULT="3 per minute", LOGIN_RATE_LIMIT="50 per minute")
+    assert len(_limiter_hooks(app)) == 3  # before_request, after_request, teardown_request
+    client = set_ip(app.test_client(), "198.51.100.41")
+    assert [client.get("/privacy").status_code for _ in range(4)] == [200, 200, 200, 429]
