@@ -3,14 +3,37 @@
 from __future__ import annotations
 
 from flask import Flask, abort, request
+from werkzeug.urls import uri_to_iri
+
+# A site answers to a few hosts; each answer is remembered, with a cap against a flood of made-up ones.
+_USABLE: dict[tuple[str, str], bool] = {}
+USABLE_CAP = 1024
+
+
+def usable(scheme: str, host: str) -> bool:
+    """Whether ``request.url`` can be built for this scheme and Host header.
+
+    A malformed IDNA host (b"xn--zz", an over-long label), a bad port or a broken IPv6 literal
+    makes ``request.url`` raise; its path and query never do (they are only quoted). Only the
+    host is tried, once per value: building the whole URL was 5 % of a kept public page.
+    """
+    key = (scheme, host)
+    known = _USABLE.get(key)
+    if known is None:
+        try:
+            uri_to_iri(f"{scheme}://{host}/")
+            known = True
+        except (UnicodeError, ValueError):
+            known = False
+        if len(_USABLE) < USABLE_CAP:
+            _USABLE[key] = known
+    return known
 
 
 def check_host() -> None:
-    # A malformed IDNA host (b"xn--zz", an over-long label) makes request.url raise deep inside
-    # whatever first needs it (Flask-Login's redirect to the sign-in page, for one): fail early.
-    try:
-        request.url  # noqa: B018 - computing it is the check
-    except (UnicodeError, ValueError):
+    # Whatever first needs request.url (Flask-Login's redirect to the sign-in page, for one)
+    # would raise deep inside itself: fail early, with a 400.
+    if not usable(request.scheme, request.host):
         abort(400)
 
 
