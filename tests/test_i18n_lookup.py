@@ -46,6 +46,34 @@ def test_templates_follow_force_locale_with_the_remembered_strings(app):
         assert render_template_string(source) == czech  # the remembered Czech, not the English
 
 
+def test_one_render_keeps_its_language_while_a_render_inside_it_uses_another(app):
+    # Each render_template call finds its catalogue once; a render inside it (mail in the
+    # recipient's language, say) finds its own, and the outer one carries on in its language.
+    def czech_inside() -> str:
+        with language_of(language="cs"):
+            return render_template_string("{{ _('Cookie policy') }}")
+
+    source = ("{{ _('Cookie policy') }}|{{ inner() }}|{{ ngettext('%(num)d day', '%(num)d days', 2) }}"
+              "|{{ _('Cookie policy') }}")
+    with app.test_request_context("/?lang=en"):
+        assert render_template_string(source, inner=czech_inside) == \
+            "Cookie policy|Zásady používání cookies|2 days|Cookie policy"
+    with app.test_request_context("/?lang=cs"):
+        assert render_template_string(source, inner=czech_inside).startswith(
+            "Zásady používání cookies|Zásady používání cookies|2 dny|")
+
+
+def test_macros_imported_without_the_context_still_translate(app):
+    loader_source = {"m.html": "{% macro label() %}{{ _('Cookie policy') }}{% endmacro %}"}
+    from jinja2 import DictLoader
+
+    env = app.jinja_env.overlay(loader=DictLoader(loader_source))
+    with app.test_request_context("/?lang=cs"):
+        template = env.from_string("{% import 'm.html' as m %}{{ m.label() }}|{{ _('Cookie policy') }}")
+        app.update_template_context(context := {})
+        assert template.render(context) == "Zásady používání cookies|Zásady používání cookies"
+
+
 def test_template_gettext_escapes_and_formats_as_jinja_does(app):
     with app.test_request_context("/?lang=en"):
         # Always a format string: %% reads as %, with or without variables.
