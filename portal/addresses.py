@@ -11,7 +11,8 @@ from __future__ import annotations
 from email_validator import EmailNotValidError, validate_email
 from flask import current_app, has_app_context
 from flask_babel import get_locale
-from flask_babel import gettext as _
+
+from portal.translate import gettext as _
 
 MAX_EMAIL_LENGTH = 254
 

@@ -12,9 +12,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from flask_babel import lazy_gettext as _l
-from flask_babel import lazy_ngettext
 from werkzeug.wrappers import Response
+
+from portal.translate import lazy_gettext as _l
+from portal.translate import lazy_ngettext
 
 
 @dataclass(frozen=True)

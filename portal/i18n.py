@@ -1,7 +1,8 @@
 """Languages: Flask-Babel with gettext catalogues under ``portal/translations``.
 
-Templates get ``_``, ``gettext`` and ``ngettext`` from Flask-Babel's Jinja extension; Python code
-imports ``gettext``/``lazy_gettext`` from ``flask_babel``. Which language a request gets, in order:
+Templates get ``_``, ``gettext`` and ``ngettext`` (``template_gettext`` below, in place of
+Flask-Babel's Jinja wrappers); Python code imports ``gettext``/``lazy_gettext``/``ngettext`` from
+``portal.translate``. Which language a request gets, in order:
 ``?lang=xx`` (that request only, for links), the language cookie (set by the switcher), the
 signed-in account's language, the best match of ``Accept-Language``, ``DEFAULT_LANGUAGE``.
 Mail is rendered under the recipient's language (``language_of``), whoever sends it.
@@ -22,7 +23,6 @@ from babel import Locale
 from babel.support import NullTranslations
 from flask import Flask, current_app, g, has_request_context, request
 from flask_babel import Babel, Domain, force_locale, format_date, format_time, get_locale, get_timezone
-from flask_babel import lazy_gettext as _l
 from jinja2 import pass_context
 from jinja2.runtime import Context
 from markupsafe import Markup
@@ -34,44 +34,13 @@ from werkzeug.wrappers import Response
 
 from portal import cookies
 from portal.security.redirects import safe_path
+from portal.translate import DOMAIN
+from portal.translate import lazy_gettext as _l
 
 TRANSLATIONS = Path(__file__).resolve().parent / "translations"
 QUERY_PARAMETER = "lang"
 
 
-class CataloguesDomain(Domain):
-    """Flask-Babel's message domain with a shorter way to the request's catalogue.
-
-    Flask-Babel already loads each catalogue once per process (``Domain.cache``, keyed by the
-    locale's name), but reaches it through three context look-ups and a ``str(locale)`` per
-    string: 6 µs for every ``gettext``, 18 µs for a ``_()`` in a template, and a page has dozens.
-    The catalogues never change while the process runs, so the Locale object itself is the key
-    here (one Locale per code, ``_locale``). The locale comes from the public ``get_locale()``,
-    not Flask-Babel's private per-request storage, which would save two more look-ups.
-    """
-
-    def __init__(self, translation_directories: list[str] | None = None, domain: str = "messages") -> None:
-        super().__init__(translation_directories, domain)
-        self.by_locale: dict[Locale, NullTranslations] = {}
-        # The last hit, as one tuple (read atomically by the worker's threads): mostly one
-        # language per process, and an identity test is cheaper than Locale.__eq__.
-        self.last: tuple[Locale | None, NullTranslations] = (None, NullTranslations())
-
-    def get_translations(self) -> NullTranslations:
-        locale = get_locale()  # public: force_locale (mail in the recipient's language) wins
-        if locale is None:  # outside a request: Flask-Babel's untranslated catalogue
-            return super().get_translations()
-        last = self.last
-        if last[0] is locale:
-            return last[1]
-        catalogue = self.by_locale.get(locale)
-        if catalogue is None:
-            catalogue = self.by_locale[locale] = super().get_translations()
-        self.last = (locale, catalogue)
-        return catalogue
-
-
-DOMAIN = CataloguesDomain()
 
 
 class PortalBabel(Babel):

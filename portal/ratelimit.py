@@ -24,12 +24,12 @@ from typing import Any
 
 from flask import Flask, current_app, render_template, request
 from flask.typing import ResponseReturnValue
-from flask_babel import lazy_gettext as _l
 from flask_limiter import Limiter, RateLimitExceeded
 from limits import parse_many
 
 from portal.ratelimit_share import per_process
 from portal.security.client import client_ip
+from portal.translate import lazy_gettext as _l
 
 log = logging.getLogger("portal.ratelimit")
 

@@ -30,6 +30,38 @@ def test_python_gettext_follows_force_locale_and_comes_back(app):
             assert gettext("Cookie policy") == "Zásady používání cookies"
 
 
+def test_the_portals_gettext_gives_what_flask_babels_gives(app):
+    from flask_babel import lazy_gettext, lazy_ngettext
+
+    from portal import translate
+
+    lazy_ours, lazy_theirs = translate.lazy_gettext("Cookie policy"), lazy_gettext("Cookie policy")
+    plural_ours = translate.lazy_ngettext("%(num)d day", "%(num)d days", 3)
+    plural_theirs = lazy_ngettext("%(num)d day", "%(num)d days", 3)
+
+    def both() -> list[tuple[str, str]]:
+        return [
+            (translate.gettext("Cookie policy"), gettext("Cookie policy")),
+            (translate.gettext("%(a)s%%", a="<b>"), gettext("%(a)s%%", a="<b>")),
+            (translate.gettext("100%% sure"), gettext("100%% sure")),  # no variables: not formatted
+            (translate.ngettext("%(num)d day", "%(num)d days", 2), ngettext("%(num)d day", "%(num)d days", 2)),
+            (str(lazy_ours), str(lazy_theirs)),
+            (str(plural_ours), str(plural_theirs)),
+        ]
+
+    for path in ("/?lang=cs", "/?lang=en"):
+        with app.test_request_context(path):
+            pairs = both()
+            assert all(ours == theirs for ours, theirs in pairs), pairs
+            with force_locale("cs" if path.endswith("en") else "en"):
+                forced = both()
+                assert all(ours == theirs for ours, theirs in forced), forced
+                assert forced[0][0] != pairs[0][0]  # the forced language, not the request's
+    with app.app_context():
+        assert all(ours == theirs for ours, theirs in both())
+        assert translate.gettext("Cookie policy") == "Cookie policy"
+
+
 def test_outside_a_request_strings_are_untranslated(app):
     with app.app_context():
         assert gettext("Cookie policy") == "Cookie policy"

@@ -3,9 +3,9 @@
 from typing import Any
 
 from flask import Flask
-from flask_babel import lazy_gettext as _l
 
 from portal import ratelimit, templating
+from portal.translate import lazy_gettext as _l
 
 TOO_MANY_CHECKS = _l("There have been too many password checks from your network.")
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from functools import cache, lru_cache
 
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
-from flask_babel import ngettext
 from ua_parser import Parser, load_lazy_builtins
 
 from portal.db import utcnow
+from portal.translate import gettext as _
+from portal.translate import lazy_gettext as _l
+from portal.translate import ngettext
 
 UNKNOWN_BROWSER = _l("Unknown browser")
 

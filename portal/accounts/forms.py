@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length, Optional, Regexp
+
+from portal.translate import lazy_gettext as _l
 
 # Generous outer bounds: the precise rules live in the service, these only stop abuse early.
 EMAIL = [DataRequired(_l("Please enter your email address.")), Length(max=320, message=_l("That address is too long."))]

@@ -9,7 +9,8 @@ from __future__ import annotations
 import unicodedata
 
 from flask_babel import get_locale
-from flask_babel import gettext as _
+
+from portal.translate import gettext as _
 
 MIN_LENGTH = 12
 MAX_LENGTH = 1024

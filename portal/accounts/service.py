@@ -7,8 +7,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -25,6 +23,8 @@ from portal.extensions import db
 from portal.links import external_url
 from portal.security.passwords import hash_password, needs_rehash
 from portal.security.tokens import TokenError, make_token, read_token
+from portal.translate import gettext as _
+from portal.translate import lazy_gettext as _l
 
 CONFIRM_MAX_AGE = 48 * 3600
 RESET_MAX_AGE = 3600

@@ -12,7 +12,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from flask import Flask, Request, Response, current_app, g, request, session
-from flask_babel import lazy_gettext as _l
 from flask_login import logout_user
 from sqlalchemy import bindparam, delete, or_, select, update
 from sqlalchemy.orm import joinedload
@@ -23,6 +22,7 @@ from portal.accounts.models import LoginSession, User
 from portal.accounts.requestinfo import Client
 from portal.db import affected, utcnow, write_transaction
 from portal.extensions import db, login_manager
+from portal.translate import lazy_gettext as _l
 
 MAX_COOKIE_LENGTH = 128
 

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import gettext as _
-from flask_babel import ngettext
 from flask_login import current_user, login_required
 
 from portal.accounts import devices, history, service, sessions
@@ -26,6 +24,8 @@ from portal.inputs import record_id
 from portal.mfa import second_step
 from portal.mfa.reauth import fresh_auth_required
 from portal.security.redirects import safe_path
+from portal.translate import gettext as _
+from portal.translate import ngettext
 
 bp = Blueprint("accounts", __name__)
 bp.add_app_template_filter(devices.describe, "device")

@@ -1,10 +1,10 @@
 """Cookie consent: the service registry, the banner, /consent, /cookies and the proof of consent."""
 
 from flask import Flask
-from flask_babel import lazy_gettext as _l
 
 from portal import ratelimit, templating
 from portal.i18n import N_
+from portal.translate import lazy_gettext as _l
 
 
 def init_app(app: Flask) -> None:

@@ -17,10 +17,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import Flask, current_app
-from flask_babel import lazy_gettext as _l
 
 from portal import cookies
 from portal.config import ENV_PREFIX, ConfigError
+from portal.translate import lazy_gettext as _l
 
 NECESSARY = "necessary"
 OPTIONAL_CATEGORIES = ("analytics", "chat")

@@ -6,10 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
-
 from portal.consent.registry import CATEGORIES, Registry
+from portal.translate import gettext as _
+from portal.translate import lazy_gettext as _l
 
 POLICY_DIR = Path(__file__).resolve().parent.parent / "privacy" / "texts"
 BUTTONS: tuple[tuple[str, Any], ...] = (

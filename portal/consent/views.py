@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, jsonify, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
@@ -12,6 +11,7 @@ from portal import cookies as portal_cookies
 from portal.consent import page, registry, service, state
 from portal.errors import render_error
 from portal.security.redirects import safe_path, same_site_referrer
+from portal.translate import gettext as _
 
 bp = Blueprint("consent", __name__)
 

@@ -6,9 +6,8 @@ from portal import ratelimit
 
 
 def init_app(app: Flask) -> None:
-    from flask_babel import lazy_gettext as _l
-
     from portal.language.views import bp
+    from portal.translate import lazy_gettext as _l
 
     app.register_blueprint(bp)
     ratelimit.limit(app, "language.choose", "60 per minute",

@@ -8,10 +8,11 @@ could do anyway is change the language.
 
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, StringField
 from wtforms.validators import DataRequired, Length
+
+from portal.translate import lazy_gettext as _l
 
 
 class LanguageForm(FlaskForm):

@@ -6,7 +6,6 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, redirect, request
 from flask.typing import ResponseReturnValue
-from flask_babel import gettext as _
 from flask_login import current_user
 
 from portal import cookies, i18n
@@ -15,6 +14,7 @@ from portal.extensions import csrf
 from portal.language.forms import LanguageForm
 from portal.language.service import remember
 from portal.security.redirects import safe_path, same_site_referrer
+from portal.translate import gettext as _
 
 bp = Blueprint("language", __name__)
 

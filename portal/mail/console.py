@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import RadioField
@@ -19,6 +17,8 @@ from portal.mail import status as queue
 from portal.mail.models import FAILED, UNCERTAIN
 from portal.staff import audit_log
 from portal.staff.access import staff_required
+from portal.translate import gettext as _
+from portal.translate import lazy_gettext as _l
 
 bp = Blueprint("mail_console", __name__, url_prefix="/staff/mail")
 # The app-wide CSRF check runs before any view and would answer a stranger's POST with 400,

@@ -6,9 +6,9 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Flask
-from flask_babel import lazy_gettext as _l
 
 from portal import ratelimit
+from portal.translate import lazy_gettext as _l
 
 TOO_MANY = _l("There have been too many sign-in attempts from your network in a short time.")
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from portal.inputs import record_id
@@ -13,6 +12,7 @@ from portal.mfa.forms import PasskeyForm, PostForm, RenameForm, TotpForm
 from portal.mfa.models import Passkey
 from portal.mfa.passkeys import PasskeyError
 from portal.mfa.reauth import fresh_auth_required
+from portal.translate import gettext as _
 
 bp = Blueprint("mfa_account", __name__)
 

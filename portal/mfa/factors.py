@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from flask_babel import gettext as _
 from sqlalchemy import exists, func, or_, select
 
 from portal.accounts import throttle
@@ -19,6 +18,7 @@ from portal.extensions import db
 from portal.mfa import notices, passkeys, recovery, totp
 from portal.mfa.models import Authenticator, Passkey
 from portal.mfa.passkeys import PasskeyError
+from portal.translate import gettext as _
 
 
 def has_second_factor(user: Any) -> bool:

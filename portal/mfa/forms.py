@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length, Optional
 
 from portal.mfa.passkeys import MAX_CREDENTIAL_JSON, MAX_NAME
+from portal.translate import lazy_gettext as _l
 
 CODE = [Optional(), Length(max=64, message=_l("That code is too long."))]
 CREDENTIAL = [Optional(), Length(max=MAX_CREDENTIAL_JSON, message=_l("The passkey's answer is too long."))]

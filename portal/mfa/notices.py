@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from flask import current_app
-from flask_babel import gettext as _
 
 from portal import mail
 from portal.links import external_url
+from portal.translate import gettext as _
 
 KINDS = {
     "mfa.passkey-added": "passkey added notice",

@@ -17,13 +17,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from flask import current_app
-from flask_babel import gettext as _
 from sqlalchemy import select, update
 
 from portal.db import affected, utcnow, write_transaction
 from portal.extensions import db
 from portal.mfa import binding
 from portal.mfa.models import Passkey
+from portal.translate import gettext as _
 
 MAX_CREDENTIAL_JSON = 20_000
 MAX_NAME = 64

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from flask import flash, redirect, url_for
-from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from portal.mfa import factors
+from portal.translate import gettext as _
 
 
 def second_factor_gate(user: Any) -> Response | None:

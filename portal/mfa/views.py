@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import gettext as _
-from flask_babel import ngettext
 from flask_login import current_user, login_required
 
 from portal.accounts import sessions, throttle
@@ -16,6 +14,8 @@ from portal.mfa import factors, passkeys, reauth, second_step, totp
 from portal.mfa.forms import CodeForm, ConfirmForm, PasskeyLoginForm
 from portal.mfa.passkeys import PasskeyError
 from portal.security.redirects import safe_path
+from portal.translate import gettext as _
+from portal.translate import ngettext
 
 bp = Blueprint("mfa", __name__)
 

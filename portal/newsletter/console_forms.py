@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from flask import current_app
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateTimeLocalField, HiddenField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
@@ -12,6 +10,8 @@ from wtforms.validators import DataRequired, Length, Optional, Regexp
 
 from portal.i18n import language_name
 from portal.newsletter.issues import MAX_BODY, MAX_SUBJECT
+from portal.translate import gettext as _
+from portal.translate import lazy_gettext as _l
 
 # No control characters (PostgreSQL refuses NUL; none belongs in a subject or a reason); a body
 # keeps its tabs and line ends.

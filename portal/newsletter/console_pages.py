@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import abort, current_app, flash, make_response, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import update
@@ -28,6 +27,7 @@ from portal.newsletter.console_forms import (
 from portal.newsletter.models import Issue
 from portal.security.headers import allow_source
 from portal.staff.access import staff_required
+from portal.translate import gettext as _
 
 
 @bp.get("")

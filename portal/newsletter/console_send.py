@@ -9,7 +9,6 @@ from zoneinfo import ZoneInfo
 
 from flask import abort, current_app, flash, jsonify, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import gettext as _
 
 from portal.db import write_transaction
 from portal.extensions import db
@@ -22,6 +21,7 @@ from portal.newsletter.console_forms import ActionForm, CapForm, ReviewForm, Sch
 from portal.newsletter.models import Issue
 from portal.staff.access import staff_required
 from portal.templating import localtime
+from portal.translate import gettext as _
 
 
 def issue_path(issue_id: str) -> str:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField
+
+from portal.translate import lazy_gettext as _l
 
 
 class PreferencesForm(FlaskForm):

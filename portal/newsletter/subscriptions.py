@@ -6,7 +6,6 @@ import hashlib
 import hmac
 from typing import Any
 
-from flask_babel import gettext as _
 from sqlalchemy import bindparam, select
 
 from portal.accounts.models import User
@@ -15,6 +14,7 @@ from portal.extensions import db
 from portal.mail.returnpath import ReturnPaths
 from portal.newsletter.models import SOURCES, Subscription, SubscriptionEvent
 from portal.security.tokens import TokenError, make_token, read_token
+from portal.translate import gettext as _
 
 UNSUBSCRIBE_PURPOSE = "unsubscribe"
 # Built once: the account pages ask on every view, and building the statement costs more than

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from markupsafe import Markup
 
@@ -15,6 +14,7 @@ from portal.newsletter import issues, languages, subscriptions
 from portal.newsletter.forms import PreferencesForm
 from portal.newsletter.render import markdown_to_html
 from portal.newsletter.subscriptions import SubscriptionError
+from portal.translate import gettext as _
 
 bp = Blueprint("newsletter", __name__, url_prefix="/newsletter")
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from flask import Flask
-from flask_babel import lazy_gettext as _l
 
 from portal import ratelimit, templating
 from portal.config import ENV_PREFIX, ConfigError, is_rate_limit
 from portal.i18n import N_
+from portal.translate import lazy_gettext as _l
 
 
 def init_app(app: Flask) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, current_app, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from portal.accounts import sessions
@@ -13,6 +12,7 @@ from portal.mfa.reauth import fresh_auth_required
 from portal.privacy import rights
 from portal.privacy.forms import PasswordForm
 from portal.privacy.rights import RightsError
+from portal.translate import gettext as _
 
 bp = Blueprint("privacy_account", __name__)
 

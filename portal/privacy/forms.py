@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
 from portal.privacy.inquiries import MAX_MESSAGE_LENGTH
 from portal.privacy.models import TOPICS
+from portal.translate import lazy_gettext as _l
 
 TOO_LONG = _l("Please keep the message under %(num)d characters.", num=MAX_MESSAGE_LENGTH)
 SECRET = [DataRequired(_l("Please enter your password.")), Length(max=4096, message=_l("That password is too long."))]

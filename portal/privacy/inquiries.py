@@ -13,8 +13,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, func, or_, select
 
 from portal import i18n, mail
@@ -23,6 +21,8 @@ from portal.db import affected, utcnow, write_transaction
 from portal.extensions import db
 from portal.links import external_url
 from portal.privacy.models import TOPICS, Inquiry
+from portal.translate import gettext as _
+from portal.translate import lazy_gettext as _l
 
 log = logging.getLogger("portal.privacy")
 

@@ -12,11 +12,11 @@ from datetime import date
 from pathlib import Path
 
 from flask import current_app
-from flask_babel import gettext, ngettext
-from flask_babel import gettext as _
 from markupsafe import Markup, escape
 
 from portal import i18n, personal_data
+from portal.translate import gettext, ngettext
+from portal.translate import gettext as _
 
 POLICY_FILE = Path(__file__).resolve().parent / "texts" / "policy-2020-04-01.txt"
 EFFECTIVE_DATE = date(2020, 4, 1)

@@ -13,14 +13,14 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import current_app
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 
 from portal import mail, personal_data
 from portal.accounts import signals, throttle
 from portal.appctx import current_app_object
 from portal.db import utcnow, write_transaction
 from portal.links import external_url
+from portal.translate import gettext as _
+from portal.translate import lazy_gettext as _l
 
 log = logging.getLogger("portal.privacy")
 

@@ -6,7 +6,6 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import gettext as _
 from flask_login import current_user
 
 from portal.db import utcnow
@@ -17,6 +16,7 @@ from portal.staff.breaches import BreachError
 from portal.staff.forms import BreachForm, DecisionForm, local_time
 from portal.staff.models import Breach
 from portal.templating import localtime
+from portal.translate import gettext as _
 
 bp = Blueprint("staff_breaches", __name__, url_prefix="/staff/breaches")
 TIME_HINT = "2026-12-01 14:30"

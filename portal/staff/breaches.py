@@ -10,7 +10,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from flask_babel import gettext as _
 from sqlalchemy import select
 
 from portal.db import utcnow, write_transaction
@@ -18,6 +17,7 @@ from portal.extensions import db
 from portal.privacy import inquiries
 from portal.staff import audit_log, deadlines
 from portal.staff.models import Breach
+from portal.translate import gettext as _
 
 DECISIONS = ("pending", "notify", "no-notify")
 MAX_SUMMARY, MAX_TEXT = 200, 20_000

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask_babel import gettext as _
-
 from portal.accounts.models import User
 from portal.db import write_transaction
 from portal.privacy import rights
 from portal.staff import audit_log, desk, people, reauth
+from portal.translate import gettext as _
 
 
 class CaseworkError(ValueError):

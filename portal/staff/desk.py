@@ -13,8 +13,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from sqlalchemy import or_, select, update
 
 from portal import mail
@@ -26,6 +24,8 @@ from portal.privacy import inquiries
 from portal.privacy.models import Inquiry
 from portal.staff import audit_log, deadlines
 from portal.staff.models import CaseFile, CaseReply
+from portal.translate import gettext as _
+from portal.translate import lazy_gettext as _l
 
 MAX_NOTES = 10_000
 MAX_REASON = 2_000

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import gettext as _
 from flask_login import current_user
 from wtforms import SelectChoice
 
@@ -18,6 +17,7 @@ from portal.staff.access import staff_required
 from portal.staff.casework import CaseworkError
 from portal.staff.desk import DeskError
 from portal.staff.forms import CaseForm, EraseForm, ExtendForm, PostForm, ReplyForm
+from portal.translate import gettext as _
 
 bp = Blueprint("staff_desk", __name__, url_prefix="/staff/desk")
 

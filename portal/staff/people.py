@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from flask_babel import gettext as _
 from sqlalchemy import select
 
 from portal.accounts import history, sessions
@@ -23,6 +22,7 @@ from portal.mail.feedback_models import Suppression
 from portal.newsletter import subscriptions
 from portal.staff import access_log, audit_log
 from portal.staff.models import StaffAccess
+from portal.translate import gettext as _
 
 MIN_REASON, MAX_REASON = 5, 300
 

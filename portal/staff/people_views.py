@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, url_for
 from flask.typing import ResponseReturnValue
-from flask_babel import gettext as _
 from flask_login import current_user
 
 from portal.accounts.models import User
@@ -17,6 +16,7 @@ from portal.staff.access import staff_required
 from portal.staff.forms import LookupForm, NewsletterForm, PostForm
 from portal.staff.models import StaffAccess
 from portal.staff.people import PeopleError
+from portal.translate import gettext as _
 
 bp = Blueprint("staff_people", __name__, url_prefix="/staff/people")
 
