@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -66,7 +66,9 @@ def test_show_more_walks_the_whole_history_once_newest_first(make_app, start):
     times, pages = _walk(client, start)
     expected = 60 + (1 if start == "/account/sign-ins" else 0)  # signing in adds one
     assert pages == 3 and len(times) == expected
-    assert times == sorted(times, reverse=True)
+    # Newest first, by the time shown (as text "9:38 PM" sorts after "10:38 PM").
+    shown = [datetime.strptime(text.replace("\u202f", " "), "%b %d, %Y %I:%M %p") for text in times]
+    assert shown == sorted(shown, reverse=True)
 
 
 def test_sessions_page_pages_through_live_sessions_only(make_app):
