@@ -64,6 +64,9 @@ RENDERED_CAP = 4096
 # 24,000 instructions a call, a tenth of an account page). A render happens in one language:
 # mail in another (``language_of``) is rendered by a render_template call of its own.
 CATALOGUE = "portal_catalogue"
+# The same for the render's locale and time zone (the ``localtime`` filter).
+LOCALE = "portal_locale"
+ZONE = "portal_timezone"
 
 
 def _catalogue(context: Context) -> NullTranslations:
@@ -236,11 +239,25 @@ def localtime(value: datetime | date | None, fmt: str = "datetime") -> str:
     """A UTC timestamp in TIMEZONE, formatted for the page's language: ``datetime`` (Czech
     1. 4. 2020 14:05, English Apr 1, 2020 2:05 PM), ``date`` (1. 4. 2020) or ``long`` (1. dubna
     2020). A strftime pattern (older templates) reads as ``datetime`` when it has a time in it."""
+    return _localtime(value, fmt, get_locale(), get_timezone)
+
+
+@pass_context
+def localtime_filter(context: Context, value: datetime | date | None, fmt: str = "datetime") -> str:
+    """The ``localtime`` filter: the render's locale and time zone, found once (``context``
+    below), instead of two look-ups through ``g`` for every timestamp of a history list."""
+    locale = context.get(LOCALE)
+    zone = context.get(ZONE)
+    if locale is None or zone is None:  # not rendered by render_template: ask
+        return localtime(value, fmt)
+    return _localtime(value, fmt, locale, lambda: zone)
+
+
+def _localtime(value: datetime | date | None, fmt: str, locale: Locale | None, zone_of: Any) -> str:
     if value is None:
         return ""
     if fmt.startswith("%"):
         fmt = "datetime" if "%H" in fmt else "date"
-    locale = get_locale()
     if locale is None:  # no app context: Flask-Babel's own fallbacks
         if fmt == "long":
             return str(format_date(value, "long"))
@@ -252,7 +269,7 @@ def localtime(value: datetime | date | None, fmt: str = "datetime") -> str:
     # time zone and pattern again for each call: a history row's date and time cost 26 µs.
     day: date = value
     if isinstance(value, datetime):
-        zone = get_timezone()
+        zone = zone_of()
         local = zone.normalize((value if value.tzinfo is not None else value.replace(tzinfo=UTC)).astimezone(zone))
         day = local.date()
     if fmt == "long":
@@ -278,6 +295,8 @@ def context() -> dict[str, Any]:
         return {}
     return {
         CATALOGUE: DOMAIN.get_translations(),
+        LOCALE: get_locale(),
+        ZONE: get_timezone(),
         "page_lang": current_language().replace("_", "-"),
         "switcher_languages": [(code, language_name(code)) for code in languages()],
         "switcher_next": safe_path(request.full_path.rstrip("?") if request.method == "GET" else request.path),
@@ -306,6 +325,6 @@ def init_app(app: Flask) -> None:
     # {% trans %} blocks span lines in the templates; their msgids are the trimmed text.
     app.jinja_env.policies["ext.i18n.trimmed"] = True
     app.jinja_env.filters["library_message"] = library_message
-    app.jinja_env.filters["localtime"] = localtime
+    app.jinja_env.filters["localtime"] = localtime_filter
     app.context_processor(context)
     app.after_request(vary)

@@ -48,3 +48,22 @@ def test_outside_a_request(app):
     with app.app_context():
         assert localtime(datetime(2026, 1, 1, 12, 0, tzinfo=UTC), "date") == _flask_babel(
             datetime(2026, 1, 1, 12, 0, tzinfo=UTC), "date")
+
+
+@pytest.mark.parametrize("language", ["cs", "en"])
+def test_the_filter_in_a_render_gives_the_same_text(app, language):
+    from flask import render_template_string
+
+    values = [*INSTANTS, datetime(2026, 7, 1, 12, 0), date(2026, 2, 3), None]  # naive: read as UTC
+    source = "{% for v in values %}{% for f in formats %}{{ v|localtime(f) }}|{% endfor %}{% endfor %}"
+    formats = ["datetime", "date", "long", "%Y-%m-%d %H:%M", "%Y-%m-%d"]
+    with app.test_request_context(f"/?lang={language}"):
+        expected = "".join(f"{localtime(v, f)}|" for v in values for f in formats)
+        assert render_template_string(source, values=values, formats=formats) == expected
+        other = "en" if language == "cs" else "cs"
+        with force_locale(other):  # a render under another language (mail) formats in that one
+            forced = "".join(f"{localtime(v, f)}|" for v in values for f in formats)
+            assert forced != expected
+            assert render_template_string(source, values=values, formats=formats) == forced
+        # Outside render_template (no context processor): the filter asks, with the same answer.
+        assert app.jinja_env.from_string(source).render(values=values, formats=formats) == expected
