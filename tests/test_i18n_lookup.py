@@ -1,4 +1,4 @@
-"""The cheaper catalogue look-up (portal.i18n.CataloguesDomain, template_gettext) gives what
+"""The cheaper catalogue look-up (portal.translate.CataloguesDomain, template_gettext) gives what
 Flask-Babel and Jinja's own gettext give: the request's language, the forced one inside
 ``force_locale``/``language_of``, and the same escaping and %-formatting."""
 
