@@ -239,7 +239,7 @@ def localtime(value: datetime | date | None, fmt: str = "datetime") -> str:
     """A UTC timestamp in TIMEZONE, formatted for the page's language: ``datetime`` (Czech
     1. 4. 2020 14:05, English Apr 1, 2020 2:05 PM), ``date`` (1. 4. 2020) or ``long`` (1. dubna
     2020). A strftime pattern (older templates) reads as ``datetime`` when it has a time in it."""
-    return _localtime(value, fmt, get_locale(), get_timezone)
+    return _localtime(value, fmt, get_locale(), None)
 
 
 @pass_context
@@ -247,13 +247,13 @@ def localtime_filter(context: Context, value: datetime | date | None, fmt: str =
     """The ``localtime`` filter: the render's locale and time zone, found once (``context``
     below), instead of two look-ups through ``g`` for every timestamp of a history list."""
     locale = context.get(LOCALE)
-    zone = context.get(ZONE)
-    if locale is None or zone is None:  # not rendered by render_template: ask
+    if locale is None:  # not rendered by render_template: ask
         return localtime(value, fmt)
-    return _localtime(value, fmt, locale, lambda: zone)
+    return _localtime(value, fmt, locale, context.get(ZONE))
 
 
-def _localtime(value: datetime | date | None, fmt: str, locale: Locale | None, zone_of: Any) -> str:
+def _localtime(value: datetime | date | None, fmt: str, locale: Locale | None, zone: Any) -> str:
+    """``localtime`` for a known locale; ``zone`` (a pytz zone) None: Flask-Babel's, asked only for a datetime."""
     if value is None:
         return ""
     if fmt.startswith("%"):
@@ -269,7 +269,8 @@ def _localtime(value: datetime | date | None, fmt: str, locale: Locale | None, z
     # time zone and pattern again for each call: a history row's date and time cost 26 µs.
     day: date = value
     if isinstance(value, datetime):
-        zone = zone_of()
+        if zone is None:
+            zone = get_timezone()
         local = zone.normalize((value if value.tzinfo is not None else value.replace(tzinfo=UTC)).astimezone(zone))
         day = local.date()
     if fmt == "long":
@@ -293,11 +294,12 @@ def vary(response: Response) -> Response:
 def context() -> dict[str, Any]:
     if not has_request_context():
         return {}
+    locale = get_locale()
     return {
         CATALOGUE: DOMAIN.get_translations(),
-        LOCALE: get_locale(),
+        LOCALE: locale,
         ZONE: get_timezone(),
-        "page_lang": current_language().replace("_", "-"),
+        "page_lang": (str(locale) if locale is not None else default_language()).replace("_", "-"),
         "switcher_languages": [(code, language_name(code)) for code in languages()],
         "switcher_next": safe_path(request.full_path.rstrip("?") if request.method == "GET" else request.path),
     }

@@ -182,7 +182,7 @@ def _restore_hooks(app: Flask, hooks: Hooks) -> None:
     ``APP_WIDE_SETTINGS``); a limit on a view is checked by the wrapper ``limit`` puts around the
     view, after CSRF validation. With no app-wide limit configured, the hooks searched an empty
     set of limits on every request (about 9 % of a kept public page) and the after_request one
-    had no header to add (``headers_enabled=False``). tests/test_ratelimit.py shows both ways.
+    had no header to add (``headers_enabled=False``). tests/test_accounts_ratelimit.py shows both ways.
     """
     for table, was in zip(_tables(app), hooks, strict=True):
         for key in list(table):

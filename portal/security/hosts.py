@@ -13,9 +13,10 @@ USABLE_CAP = 1024
 def usable(scheme: str, host: str) -> bool:
     """Whether ``request.url`` can be built for this scheme and Host header.
 
-    A malformed IDNA host (b"xn--zz", an over-long label), a bad port or a broken IPv6 literal
-    makes ``request.url`` raise; its path and query never do (they are only quoted). Only the
-    host is tried, once per value: building the whole URL was 5 % of a kept public page.
+    A malformed IDNA host (b"xn--zz", an over-long label) makes ``request.url`` raise (werkzeug
+    already answers an invalid Host header with an empty host); its path and query never do (they
+    are only quoted). Only the host is tried, once per value: building the whole URL was 5 % of a
+    kept public page.
     """
     key = (scheme, host)
     known = _USABLE.get(key)
